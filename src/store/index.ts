@@ -1,0 +1,23 @@
+/**
+ * The store core: plain TypeScript, no Nest, no I/O, no timers; the clock is passed in.
+ *
+ * Layout:
+ * - `types.ts`: units (`Milliseconds`, `Revision`, `Clock`).
+ * - `entry.ts`: one stored value and when it stops being live.
+ * - `sharded-map.ts`: many small `Map`s, so the store grows past 2^24 keys without rehash stalls.
+ * - `kv-table.ts`: keys -> entries, change application with a revision guard, the digest.
+ * - `authoritative-store.ts`: the primary's store: decides writes, reaps TTLs, queues changes.
+ * - `replica-store.ts`: a worker's replica: snapshot, then batches applied exactly once.
+ * - `expiry-queue.ts`: the deadline min-heap; `digest.ts`: order-independent content hash.
+ * - `write-command.ts` / `change.ts`: what goes into the primary and what comes out of it.
+ */
+export * from './authoritative-store';
+export * from './change';
+export * from './digest';
+export * from './entry';
+export * from './expiry-queue';
+export * from './kv-table';
+export * from './replica-store';
+export * from './sharded-map';
+export * from './types';
+export * from './write-command';

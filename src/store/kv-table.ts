@@ -1,0 +1,51 @@
+import { Change } from './change';
+import { Digest } from './digest';
+import { Entry, isLive } from './entry';
+import { DEFAULT_SHARD_BITS, ShardedMap } from './sharded-map';
+import { Milliseconds, Revision } from './types';
+
+/**
+ * Keys and their entries, shared by the primary's authoritative store and every replica.
+ */
+export class KvTable {
+  /** The entries, expired ones included until something deletes them. */
+  readonly entries: ShardedMap<Entry>;
+
+  constructor(shardBits: number = DEFAULT_SHARD_BITS) {
+    this.entries = new ShardedMap<Entry>(shardBits);
+  }
+
+  /** The entry of `key` if it exists and is live at `now`. */
+  read(key: string, now: Milliseconds): Entry | undefined {
+    const entry = this.entries.get(key);
+    return entry !== undefined && isLive(entry, now) ? entry : undefined;
+  }
+
+  /**
+   * Applies `change` as revision `revision`, unless the key already holds a write at least as
+   * new. That guard makes replaying changes over a snapshot taken while writes went on correct:
+   * an entry the snapshot caught at a later revision is never taken back to an older one.
+   */
+  applyChange(change: Change, revision: Revision): void {
+    const entry = this.entries.get(change.key);
+    if (entry !== undefined && entry.revision >= revision) return;
+    if (change.value === null) {
+      if (entry !== undefined) this.entries.delete(change.key);
+    } else if (entry !== undefined) {
+      entry.value = change.value;
+      entry.revision = revision;
+      entry.deadline = change.deadline;
+    } else {
+      this.entries.set(change.key, new Entry(change.value, revision, change.deadline));
+    }
+  }
+
+  /** The {@link Digest} of the entries live at `now`. O(n). */
+  digest(now: Milliseconds): string {
+    const digest = new Digest();
+    for (const [key, entry] of this.entries.entries()) {
+      if (isLive(entry, now)) digest.add(key, entry.value, entry.deadline);
+    }
+    return digest.toString();
+  }
+}
