@@ -4,7 +4,13 @@ import { ExpiryQueue } from './expiry-queue';
 import { KvTable } from './kv-table';
 import { DEFAULT_SHARD_BITS } from './sharded-map';
 import { Clock, Milliseconds, NO_DEADLINE, Revision } from './types';
-import { Precondition, WriteCommand, WriteOp, WriteOutcome, WriteStatus } from './write-command';
+import {
+  Precondition,
+  WriteCommand,
+  WriteOp,
+  WriteOutcome,
+  WriteStatus,
+} from './write-command';
 
 /** Options of an {@link AuthoritativeStore}. */
 export interface AuthoritativeStoreOptions {
@@ -15,7 +21,10 @@ export interface AuthoritativeStoreOptions {
   readonly shardBits?: number;
 }
 
-const REJECTED = (status: WriteStatus): WriteOutcome => ({ status, revision: 0 });
+const REJECTED = (status: WriteStatus): WriteOutcome => ({
+  status,
+  revision: 0,
+});
 // Stale heap pairs are dropped once they outnumber the keys with a deadline by this much.
 const EXPIRY_SLACK = 1024;
 
@@ -32,6 +41,7 @@ export class AuthoritativeStore {
   private currentRevision: Revision = 0;
   private pending: Change[] = [];
   private published: Revision = 0;
+  private expiredTotal = 0;
 
   constructor(options: AuthoritativeStoreOptions) {
     this.clock = options.clock;
@@ -47,6 +57,11 @@ export class AuthoritativeStore {
   /** The revision of the last change handed out by {@link takeBatch}. */
   get publishedRevision(): Revision {
     return this.published;
+  }
+
+  /** Keys deleted by {@link reapExpired} since the store was made. */
+  get expiredCount(): number {
+    return this.expiredTotal;
   }
 
   /** Whether changes are waiting for {@link takeBatch}. */
@@ -69,26 +84,37 @@ export class AuthoritativeStore {
   execute(command: WriteCommand): WriteOutcome {
     const now = this.clock();
     const stored = this.table.entries.get(command.key);
-    const current = stored !== undefined && isLive(stored, now) ? stored : undefined;
+    const current =
+      stored !== undefined && isLive(stored, now) ? stored : undefined;
     if (command.ifMatch !== undefined && !matches(command.ifMatch, current)) {
       return REJECTED(WriteStatus.PreconditionFailed);
     }
-    if (command.ifNoneMatch !== undefined && matches(command.ifNoneMatch, current)) {
+    if (
+      command.ifNoneMatch !== undefined &&
+      matches(command.ifNoneMatch, current)
+    ) {
       return REJECTED(WriteStatus.PreconditionFailed);
     }
     switch (command.op) {
       case WriteOp.Delete:
         if (current === undefined) return REJECTED(WriteStatus.NotFound);
-        return { status: WriteStatus.Ok, revision: this.remove(command.key, current) };
+        return {
+          status: WriteStatus.Ok,
+          revision: this.remove(command.key, current),
+        };
       case WriteOp.Create:
         if (current !== undefined) return REJECTED(WriteStatus.Exists);
         break;
       case WriteOp.Put:
         break;
     }
-    if (current === undefined && this.isFullFor(command.key)) return REJECTED(WriteStatus.Full);
+    if (current === undefined && this.isFullFor(command.key))
+      return REJECTED(WriteStatus.Full);
     const deadline = command.ttl > 0 ? now + command.ttl : NO_DEADLINE;
-    return { status: WriteStatus.Ok, revision: this.set(command.key, command.value, deadline) };
+    return {
+      status: WriteStatus.Ok,
+      revision: this.set(command.key, command.value, deadline),
+    };
   }
 
   /**
@@ -99,21 +125,28 @@ export class AuthoritativeStore {
     const now = this.clock();
     let reaped = 0;
     while (reaped < limit) {
+      const deadline = this.expiry.peekDeadline();
       const key = this.expiry.popExpired(now);
       if (key === undefined) break;
       const entry = this.table.entries.get(key);
-      // A pair is stale when the key was deleted or its deadline moved since it was queued.
-      if (entry === undefined || entry.deadline === NO_DEADLINE || entry.deadline > now) continue;
+      // A pair is stale when the key was deleted or its deadline moved since it was queued. The
+      // check is exact (not just "has the key's deadline passed"): a stale pair must not reap a
+      // key whose current, later deadline has passed too, ahead of keys that expired before it.
+      if (entry === undefined || entry.deadline !== deadline) continue;
       this.remove(key, entry);
       reaped++;
     }
+    this.expiredTotal += reaped;
     return reaped;
   }
 
   /** Hands out every change applied since the last call, or undefined when there is none. */
   takeBatch(): ChangeBatch | undefined {
     if (this.pending.length === 0) return undefined;
-    const batch: ChangeBatch = { from: this.published + 1, changes: this.pending };
+    const batch: ChangeBatch = {
+      from: this.published + 1,
+      changes: this.pending,
+    };
     this.pending = [];
     this.published = this.currentRevision;
     return batch;
@@ -123,7 +156,9 @@ export class AuthoritativeStore {
     if (this.table.entries.size < this.maxKeys) return false;
     this.reapExpired();
     // An expired entry of this very key would be replaced, not added.
-    const size = this.table.entries.size - (this.table.entries.get(key) === undefined ? 0 : 1);
+    const size =
+      this.table.entries.size -
+      (this.table.entries.get(key) === undefined ? 0 : 1);
     return size >= this.maxKeys;
   }
 
@@ -134,8 +169,10 @@ export class AuthoritativeStore {
       this.table.entries.set(key, new Entry(value, revision, deadline));
       if (deadline !== NO_DEADLINE) this.keysWithDeadline++;
     } else {
-      if (entry.deadline === NO_DEADLINE && deadline !== NO_DEADLINE) this.keysWithDeadline++;
-      if (entry.deadline !== NO_DEADLINE && deadline === NO_DEADLINE) this.keysWithDeadline--;
+      if (entry.deadline === NO_DEADLINE && deadline !== NO_DEADLINE)
+        this.keysWithDeadline++;
+      if (entry.deadline !== NO_DEADLINE && deadline === NO_DEADLINE)
+        this.keysWithDeadline--;
       entry.value = value;
       entry.revision = revision;
       entry.deadline = deadline;

@@ -25,10 +25,18 @@ export class Digest {
   }
 }
 
-function hashTriple(key: string, value: string, deadline: Milliseconds, seed: number): number {
-  // The key's length goes in first so that ("ab", "c") and ("a", "bc") hash apart.
-  let hash = hashString(String(key.length), seed);
+function hashTriple(
+  key: string,
+  value: string,
+  deadline: Milliseconds,
+  seed: number,
+): number {
+  // The key and the value each go in after their length and a ':' (which no length contains),
+  // so the fields cannot run into each other: ("ab", "c") and ("a", "bc") hash apart, and so do
+  // ("k", "1", 23) and ("k", "12", 3), or keys that start with digits.
+  let hash = hashString(`${key.length}:`, seed);
   hash = hashString(key, hash);
+  hash = hashString(`${value.length}:`, hash);
   hash = hashString(value, hash);
   return hashString(String(deadline), hash);
 }

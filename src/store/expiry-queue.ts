@@ -90,7 +90,8 @@ export class ExpiryQueue {
       let child = 2 * index + 1;
       if (child >= length) break;
       const right = child + 1;
-      if (right < length && this.deadlines[right]! < this.deadlines[child]!) child = right;
+      if (right < length && this.deadlines[right]! < this.deadlines[child]!)
+        child = right;
       if (this.deadlines[child]! >= deadline) break;
       this.deadlines[index] = this.deadlines[child]!;
       this.keys[index] = this.keys[child]!;

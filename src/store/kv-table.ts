@@ -36,7 +36,10 @@ export class KvTable {
       entry.revision = revision;
       entry.deadline = change.deadline;
     } else {
-      this.entries.set(change.key, new Entry(change.value, revision, change.deadline));
+      this.entries.set(
+        change.key,
+        new Entry(change.value, revision, change.deadline),
+      );
     }
   }
 

@@ -56,7 +56,12 @@ export class ReplicaStore {
   }
 
   /** Adds one snapshot entry. */
-  addSnapshotEntry(key: string, value: string, revision: Revision, deadline: Milliseconds): void {
+  addSnapshotEntry(
+    key: string,
+    value: string,
+    revision: Revision,
+    deadline: Milliseconds,
+  ): void {
     this.table.entries.set(key, new Entry(value, revision, deadline));
   }
 

@@ -19,9 +19,14 @@ export class ShardedMap<V> {
   /** @param shardBits log2 of the number of shards, from 0 (one Map) to 20. */
   constructor(shardBits: number = DEFAULT_SHARD_BITS) {
     if (!Number.isInteger(shardBits) || shardBits < 0 || shardBits > 20) {
-      throw new RangeError(`shardBits must be an integer from 0 to 20, got ${shardBits}`);
+      throw new RangeError(
+        `shardBits must be an integer from 0 to 20, got ${shardBits}`,
+      );
     }
-    this.shards = Array.from({ length: 1 << shardBits }, () => new Map<string, V>());
+    this.shards = Array.from(
+      { length: 1 << shardBits },
+      () => new Map<string, V>(),
+    );
     this.mask = (1 << shardBits) - 1;
   }
 

@@ -1,0 +1,117 @@
+import { availableParallelism } from 'node:os';
+
+/**
+ * Every setting of the server, read once from the environment, validated and frozen.
+ * Durations are in milliseconds, sizes in bytes.
+ */
+export interface Config {
+  /** TCP port the workers share. */
+  readonly port: number;
+  /** Address to bind; 127.0.0.1 unless the operator opens it up. */
+  readonly host: string;
+  /** Number of worker processes. */
+  readonly workers: number;
+  /** Bearer token every route but /_/health requires; undefined: the server is open. */
+  readonly authToken: string | undefined;
+  /** Most live keys; undefined: unlimited. */
+  readonly maxKeys: number | undefined;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  /** How often the primary publishes committed changes; 0: at the end of every event-loop turn that wrote. */
+  readonly reconcileIntervalMs: number;
+  /** How often the primary reaps expired keys. */
+  readonly ttlIntervalMs: number;
+  /** How long a strong write waits for every live replica before answering 503. */
+  readonly strongWriteTimeoutMs: number;
+  /** Forwarded writes a worker holds unanswered before it answers 503. */
+  readonly maxPendingWrites: number;
+  /** Bytes the primary may have queued, unsent, for one worker before it recycles that worker. */
+  readonly maxReplicaBacklogBytes: number;
+  /** How long a graceful shutdown may take before the rest is killed. */
+  readonly shutdownTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  /** pino level: fatal, error, warn, info, debug, trace or silent. */
+  readonly logLevel: string;
+}
+
+/** Thrown for a setting that cannot be used; its message names the variable and the fix. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const LOG_LEVELS = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+
+/** Reads and checks every setting in `env`. Throws {@link ConfigError} on the first bad one. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const int = (
+    name: string,
+    fallback: number,
+    min: number,
+    max: number,
+  ): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d+$/.test(raw.trim())) {
+      throw new ConfigError(
+        `${name} must be a whole number, got ${JSON.stringify(raw)}`,
+      );
+    }
+    const value = Number(raw.trim());
+    if (value < min || value > max) {
+      throw new ConfigError(
+        `${name} must be from ${min} to ${max}, got ${value}`,
+      );
+    }
+    return value;
+  };
+  const host = (env.HOST ?? '').trim() || '127.0.0.1';
+  const logLevel = (env.LOG_LEVEL ?? '').trim() || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(
+      `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
+    );
+  }
+  const authToken =
+    env.KV_AUTH_TOKEN === undefined || env.KV_AUTH_TOKEN === ''
+      ? undefined
+      : env.KV_AUTH_TOKEN;
+  const maxKeys =
+    env.KV_MAX_KEYS === undefined || env.KV_MAX_KEYS === ''
+      ? undefined
+      : int('KV_MAX_KEYS', 0, 1, Number.MAX_SAFE_INTEGER);
+  const config: Config = {
+    port: int('PORT', 3000, 0, 65535),
+    host,
+    workers: int('KV_WORKERS', availableParallelism(), 1, 256),
+    authToken,
+    maxKeys,
+    maxKeyBytes: int('KV_MAX_KEY_BYTES', 512, 1, 4096),
+    maxValueBytes: int('KV_MAX_VALUE_BYTES', 1_048_576, 2, 64 * 1_048_576),
+    reconcileIntervalMs: int('KV_RECONCILE_INTERVAL_MS', 0, 0, 1000),
+    ttlIntervalMs: int('KV_TTL_INTERVAL_MS', 100, 1, 60_000),
+    strongWriteTimeoutMs: int('KV_STRONG_WRITE_TIMEOUT_MS', 2000, 1, 600_000),
+    maxPendingWrites: int('KV_MAX_PENDING_WRITES', 100_000, 1, 10_000_000),
+    maxReplicaBacklogBytes: int(
+      'KV_MAX_REPLICA_BACKLOG_BYTES',
+      256 * 1_048_576,
+      1_048_576,
+      2 ** 40,
+    ),
+    shutdownTimeoutMs: int('KV_SHUTDOWN_TIMEOUT_MS', 8000, 100, 600_000),
+    headersTimeoutMs: int('KV_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    requestTimeoutMs: int('KV_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+    keepAliveTimeoutMs: int('KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    logLevel,
+  };
+  return Object.freeze(config);
+}

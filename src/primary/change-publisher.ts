@@ -1,0 +1,168 @@
+import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Config } from '../config/config';
+import { CONFIG } from '../config/config.module';
+import {
+  encodeMessage,
+  MessageType,
+  ReplyStatus,
+  WriteResult,
+} from '../protocol';
+import { AuthoritativeStore, Revision, batchEnd } from '../store';
+import { PrimaryMetrics } from './primary-metrics';
+import { ReplicaLink, ReplicaSet } from './replica-set';
+
+interface StrongWaiter {
+  readonly link: ReplicaLink;
+  readonly result: WriteResult;
+  readonly deadline: number;
+}
+
+// How many recent batches are remembered for lag in milliseconds.
+const PUBLISH_HISTORY = 1024;
+
+/**
+ * The reconcile loop: takes what the store committed, sends it to every worker as one batch,
+ * and only then answers the writes it holds. A worker therefore applies a write before it
+ * hears that the write was acknowledged, and serves its own acknowledged writes at once.
+ *
+ * Strong writes are answered when every live replica reports the write applied, or with
+ * Unconfirmed once `strongWriteTimeoutMs` has passed.
+ */
+@Injectable()
+export class ChangePublisher implements OnModuleDestroy {
+  private scheduled = false;
+  private replies = new Map<ReplicaLink, WriteResult[]>();
+  private waiters: StrongWaiter[] = [];
+  private readonly published: { end: Revision; at: number }[] = [];
+  private readonly strongTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: AuthoritativeStore,
+    private readonly replicas: ReplicaSet,
+    private readonly metrics: PrimaryMetrics,
+    @Inject(CONFIG) private readonly config: Config,
+  ) {
+    this.strongTimer = setInterval(
+      () => this.expireWaiters(),
+      Math.max(1, Math.min(100, config.strongWriteTimeoutMs / 4)),
+    );
+    this.strongTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.strongTimer);
+  }
+
+  /** Answers `result` to `link` right after the next batch goes out. */
+  reply(link: ReplicaLink, result: WriteResult): void {
+    const list = this.replies.get(link);
+    if (list === undefined) this.replies.set(link, [result]);
+    else list.push(result);
+    this.schedule();
+  }
+
+  /** Answers `result` once every live replica has applied `result.revision`. */
+  replyWhenReplicated(link: ReplicaLink, result: WriteResult): void {
+    this.waiters.push({
+      link,
+      result,
+      deadline: performance.now() + this.config.strongWriteTimeoutMs,
+    });
+    this.schedule();
+  }
+
+  /** Runs the loop soon: at the end of this event-loop turn, or after the configured interval. */
+  schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    if (this.config.reconcileIntervalMs === 0) setImmediate(() => this.flush());
+    else setTimeout(() => this.flush(), this.config.reconcileIntervalMs);
+  }
+
+  /** Publishes everything committed so far, then sends the answers it holds. */
+  flush(): void {
+    this.scheduled = false;
+    const started = performance.now();
+    const batch = this.store.takeBatch();
+    if (batch !== undefined) {
+      const publishedAt = performance.timeOrigin + performance.now();
+      this.replicas.broadcast(
+        encodeMessage({
+          type: MessageType.Batch,
+          from: batch.from,
+          publishedAt,
+          changes: batch.changes,
+        }),
+      );
+      this.published.push({ end: batchEnd(batch), at: performance.now() });
+      if (this.published.length > PUBLISH_HISTORY) this.published.shift();
+      this.metrics.batchChanges.observe(batch.changes.length);
+    }
+    if (this.replies.size > 0) {
+      const replies = this.replies;
+      this.replies = new Map();
+      for (const [link, results] of replies) this.sendResults(link, results);
+    }
+    if (batch !== undefined)
+      this.metrics.reconcileSeconds.observe(
+        (performance.now() - started) / 1000,
+      );
+    this.releaseReplicated();
+  }
+
+  /** Records that `link` applied everything up to `revision`. */
+  onApplied(link: ReplicaLink, revision: Revision): void {
+    if (revision > link.applied) link.applied = revision;
+    this.releaseReplicated();
+  }
+
+  /** Milliseconds since the first batch `link` has not applied was published; 0 when caught up. */
+  lagMs(link: ReplicaLink): number {
+    if (link.applied >= this.store.publishedRevision) return 0;
+    const first = this.published.find((p) => p.end > link.applied);
+    return first === undefined ? 0 : performance.now() - first.at;
+  }
+
+  /** Answers the strong writes that every live replica has now applied. */
+  releaseReplicated(): void {
+    if (this.waiters.length === 0) return;
+    const min = this.replicas.minLiveApplied() ?? Infinity;
+    let released = 0;
+    while (
+      released < this.waiters.length &&
+      this.waiters[released]!.result.revision <= min
+    )
+      released++;
+    if (released === 0) return;
+    this.answerWaiters(this.waiters.splice(0, released), false);
+  }
+
+  private expireWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const now = performance.now();
+    const expired = this.waiters.filter((w) => w.deadline <= now);
+    if (expired.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.deadline > now);
+    this.answerWaiters(expired, true);
+  }
+
+  private answerWaiters(waiters: StrongWaiter[], timedOut: boolean): void {
+    const byLink = new Map<ReplicaLink, WriteResult[]>();
+    for (const { link, result } of waiters) {
+      const answer = timedOut
+        ? { ...result, status: ReplyStatus.Unconfirmed }
+        : result;
+      const list = byLink.get(link);
+      if (list === undefined) byLink.set(link, [answer]);
+      else list.push(answer);
+    }
+    for (const [link, results] of byLink) this.sendResults(link, results);
+  }
+
+  private sendResults(link: ReplicaLink, results: WriteResult[]): void {
+    this.replicas.send(
+      link,
+      encodeMessage({ type: MessageType.WriteResults, results }),
+    );
+  }
+}

@@ -1,0 +1,137 @@
+import { Injectable } from '@nestjs/common';
+import {
+  AggregatorRegistry,
+  MetricObjectWithValues,
+  MetricValue,
+} from 'prom-client';
+import { encodeMessage, MessageType, QueryKind } from '../protocol';
+import { AuthoritativeStore } from '../store';
+import { ChangePublisher } from './change-publisher';
+import { PrimaryMetrics } from './primary-metrics';
+import { ReplicaLink, ReplicaSet } from './replica-set';
+
+// A worker that has not answered a probe by then is left out of the answer.
+const PROBE_TIMEOUT_MS = 2000;
+
+interface Probe {
+  readonly answers: { pid: number; body: unknown }[];
+  waiting: number;
+  readonly done: () => void;
+}
+
+/**
+ * Answers the system endpoints that need the whole cluster (/_/stats, /_/digest, /_/metrics):
+ * the worker that got the HTTP request asks here, and the primary asks every live worker.
+ */
+@Injectable()
+export class ClusterQueries {
+  private nextProbeId = 1;
+  private readonly probes = new Map<number, Probe>();
+
+  constructor(
+    private readonly store: AuthoritativeStore,
+    private readonly replicas: ReplicaSet,
+    private readonly publisher: ChangePublisher,
+    private readonly metrics: PrimaryMetrics,
+  ) {}
+
+  /** Answers query `id` of kind `kind` from `link`. */
+  answer(link: ReplicaLink, id: number, kind: QueryKind): void {
+    void this.build(kind).then((body) =>
+      this.replicas.send(
+        link,
+        encodeMessage({ type: MessageType.QueryResult, id, body }),
+      ),
+    );
+  }
+
+  /** Takes a worker's answer to a probe. */
+  onProbeAnswer(link: ReplicaLink, id: number, body: unknown): void {
+    const probe = this.probes.get(id);
+    if (probe === undefined) return;
+    probe.answers.push({ pid: link.pid, body });
+    if (--probe.waiting === 0) probe.done();
+  }
+
+  private async build(kind: QueryKind): Promise<unknown> {
+    switch (kind) {
+      case 'stats':
+        return this.stats();
+      case 'digest': {
+        this.publisher.flush();
+        const workers = await this.probe('digest');
+        return {
+          revision: this.store.revision,
+          digest: this.store.table.digest(Date.now()),
+          workers: workers.map(({ pid, body }) => ({
+            pid,
+            ...(body as object),
+          })),
+        };
+      }
+      case 'metrics': {
+        this.updateWorkerGauges();
+        const workers = await this.probe('metrics');
+        const all = [
+          await this.metrics.registry.getMetricsAsJSON(),
+          ...workers.map(
+            (w) => w.body as MetricObjectWithValues<MetricValue<string>>[],
+          ),
+        ];
+        return AggregatorRegistry.aggregate(all).metrics();
+      }
+    }
+  }
+
+  private stats(): object {
+    const keys = this.store.liveCount();
+    if (this.store.hasPending) this.publisher.schedule();
+    const workers = [...this.replicas.all()].map((link) => ({
+      pid: link.pid,
+      live: link.live,
+      revision: link.applied,
+      lag: {
+        revisions: Math.max(0, this.store.revision - link.applied),
+        ms: Math.round(this.publisher.lagMs(link) * 1000) / 1000,
+      },
+      uptimeSeconds: Math.round(performance.now() - link.forkedAt) / 1000,
+    }));
+    return {
+      keys,
+      revision: this.store.revision,
+      primaryPid: process.pid,
+      workers,
+    };
+  }
+
+  private updateWorkerGauges(): void {
+    this.metrics.workerApplied.reset();
+    this.metrics.workerLagRevisions.reset();
+    for (const link of this.replicas.all()) {
+      this.metrics.workerApplied.set({ pid: String(link.pid) }, link.applied);
+      this.metrics.workerLagRevisions.set(
+        { pid: String(link.pid) },
+        Math.max(0, this.store.revision - link.applied),
+      );
+    }
+  }
+
+  private probe(kind: QueryKind): Promise<{ pid: number; body: unknown }[]> {
+    const links = [...this.replicas.all()].filter((link) => link.live);
+    if (links.length === 0) return Promise.resolve([]);
+    const id = this.nextProbeId++;
+    return new Promise((resolve) => {
+      const answers: { pid: number; body: unknown }[] = [];
+      const timer = setTimeout(finish, PROBE_TIMEOUT_MS);
+      const probes = this.probes;
+      function finish(): void {
+        clearTimeout(timer);
+        probes.delete(id);
+        resolve(answers);
+      }
+      this.probes.set(id, { answers, waiting: links.length, done: finish });
+      const bytes = encodeMessage({ type: MessageType.Probe, id, kind });
+      for (const link of links) this.replicas.send(link, bytes);
+    });
+  }
+}

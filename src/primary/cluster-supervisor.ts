@@ -1,0 +1,119 @@
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import cluster, { Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import { Config } from '../config/config';
+import { CONFIG, LOGGER } from '../config/config.module';
+import { encodeMessage, MessageType } from '../protocol';
+import { ChangePublisher } from './change-publisher';
+import { PrimaryMetrics } from './primary-metrics';
+import { ReplicaSet } from './replica-set';
+import { WorkerMessages } from './worker-messages';
+
+// A worker that dies sooner than this after its fork counts as crash-looping.
+const QUICK_DEATH_MS = 10_000;
+const RESTART_BASE_MS = 100;
+const RESTART_MAX_MS = 10_000;
+
+/**
+ * Forks the workers, forks a new one for each that dies (backing off while they keep dying
+ * young), and runs the graceful shutdown.
+ */
+@Injectable()
+export class ClusterSupervisor implements OnApplicationBootstrap {
+  private stopping = false;
+  private quickDeaths = 0;
+  private onAllExited: (() => void) | undefined;
+
+  constructor(
+    private readonly replicas: ReplicaSet,
+    private readonly messages: WorkerMessages,
+    private readonly publisher: ChangePublisher,
+    private readonly metrics: PrimaryMetrics,
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    // 'advanced' serialization carries Buffers as bytes; the default JSON would inflate them.
+    cluster.setupPrimary({ serialization: 'advanced' });
+    for (let i = 0; i < this.config.workers; i++) this.fork();
+  }
+
+  /**
+   * Asks every worker to stop accepting, finish its requests and exit; resolves when all
+   * have, or kills the rest after `shutdownTimeoutMs`.
+   */
+  shutdown(): Promise<void> {
+    this.stopping = true;
+    if (this.replicas.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.logger.warn(
+          { workers: this.replicas.size },
+          'workers did not exit in time; killing them',
+        );
+        for (const link of this.replicas.all())
+          link.worker.process.kill('SIGKILL');
+      }, this.config.shutdownTimeoutMs);
+      this.onAllExited = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const bytes = encodeMessage({ type: MessageType.Shutdown });
+      for (const link of this.replicas.all()) this.replicas.send(link, bytes);
+    });
+  }
+
+  private fork(): void {
+    const worker = cluster.fork();
+    const link = this.replicas.add(worker);
+    worker.on('message', (message: unknown) =>
+      this.messages.handle(link, message),
+    );
+    worker.on('error', (error) =>
+      this.logger.warn(
+        { worker: link.pid, err: error },
+        'worker channel error',
+      ),
+    );
+    worker.on('exit', (code, signal) =>
+      this.onExit(worker, link.forkedAt, code, signal),
+    );
+  }
+
+  private onExit(
+    worker: Worker,
+    forkedAt: number,
+    code: number | null,
+    signal: string | null,
+  ): void {
+    this.replicas.remove(worker);
+    // A dead worker no longer holds back strong writes.
+    this.publisher.releaseReplicated();
+    if (this.stopping) {
+      this.logger.info(
+        { worker: worker.process.pid, code, signal },
+        'worker exited',
+      );
+      if (this.replicas.size === 0) this.onAllExited?.();
+      return;
+    }
+    this.quickDeaths =
+      performance.now() - forkedAt < QUICK_DEATH_MS ? this.quickDeaths + 1 : 0;
+    const delay =
+      this.quickDeaths === 0
+        ? 0
+        : Math.min(
+            RESTART_MAX_MS,
+            RESTART_BASE_MS * 2 ** (this.quickDeaths - 1),
+          );
+    this.logger.warn(
+      { worker: worker.process.pid, code, signal, restartInMs: delay },
+      'worker died; forking a new one',
+    );
+    this.metrics.restarts.inc();
+    setTimeout(() => {
+      if (!this.stopping) this.fork();
+    }, delay);
+  }
+}

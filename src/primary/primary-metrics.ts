@@ -1,0 +1,97 @@
+import { Injectable } from '@nestjs/common';
+import { AuthoritativeStore } from '../store';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+} from 'prom-client';
+
+/** The primary's own Prometheus metrics; the workers' are merged in when /_/metrics is asked. */
+@Injectable()
+export class PrimaryMetrics {
+  readonly registry = new Registry();
+  readonly writes = new Counter({
+    name: 'kv_writes_total',
+    help: 'Writes decided by the primary, by outcome.',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly batchChanges = new Histogram({
+    name: 'kv_batch_changes',
+    help: 'Changes per published batch.',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+    registers: [this.registry],
+  });
+  readonly reconcileSeconds = new Histogram({
+    name: 'kv_reconcile_duration_seconds',
+    help: 'Time to encode and send one batch and its write results.',
+    buckets: [
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05,
+    ],
+    registers: [this.registry],
+  });
+  readonly snapshots = new Counter({
+    name: 'kv_snapshot_transfers_total',
+    help: 'Snapshots streamed to workers.',
+    registers: [this.registry],
+  });
+  readonly snapshotSeconds = new Histogram({
+    name: 'kv_snapshot_duration_seconds',
+    help: 'Time to stream one snapshot to a worker.',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly restarts = new Counter({
+    name: 'kv_worker_restarts_total',
+    help: 'Workers forked again after one exited.',
+    registers: [this.registry],
+  });
+  readonly workerApplied = new Gauge({
+    name: 'kv_worker_applied_revision',
+    help: 'Last revision each worker reported applied.',
+    labelNames: ['pid'],
+    registers: [this.registry],
+  });
+  readonly workerLagRevisions = new Gauge({
+    name: 'kv_worker_lag_revisions',
+    help: 'Revisions each worker is behind the primary.',
+    labelNames: ['pid'],
+    registers: [this.registry],
+  });
+
+  constructor(store: AuthoritativeStore) {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'kv_keys',
+      help: 'Keys in the authoritative store (expired keys count until reaped, at most one TTL interval).',
+      registers,
+      collect() {
+        this.set(store.table.entries.size);
+      },
+    });
+    new Gauge({
+      name: 'kv_revision',
+      help: 'Revision of the last applied change.',
+      registers,
+      collect() {
+        this.set(store.revision);
+      },
+    });
+    let reportedExpired = 0;
+    new Counter({
+      name: 'kv_keys_expired_total',
+      help: 'Keys deleted because their TTL ran out.',
+      registers,
+      collect() {
+        this.inc(store.expiredCount - reportedExpired);
+        reportedExpired = store.expiredCount;
+      },
+    });
+    collectDefaultMetrics({
+      register: this.registry,
+      labels: { role: 'primary', pid: String(process.pid) },
+    });
+  }
+}

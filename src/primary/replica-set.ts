@@ -1,0 +1,102 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import { Config } from '../config/config';
+import { CONFIG, LOGGER } from '../config/config.module';
+import type { Revision } from '../store';
+
+/** The primary's view of one worker and its replica. */
+export interface ReplicaLink {
+  readonly worker: Worker;
+  readonly pid: number;
+  /** When the worker was forked, from `performance.now()`. */
+  readonly forkedAt: number;
+  /** True once the replica finished its snapshot and serves; strong writes wait only for live ones. */
+  live: boolean;
+  /** The last revision the worker reported applied. */
+  applied: Revision;
+  /** Bytes handed to the IPC channel and not yet written to it. */
+  backlogBytes: number;
+}
+
+/**
+ * Every forked worker, and the one way to send to them: each send is counted until the IPC
+ * channel has written it, so a worker that stops reading (SIGSTOP, a stall) shows up as a
+ * growing backlog instead of growing memory, and is recycled past `maxReplicaBacklogBytes`.
+ */
+@Injectable()
+export class ReplicaSet {
+  private readonly links = new Map<number, ReplicaLink>();
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  get size(): number {
+    return this.links.size;
+  }
+
+  add(worker: Worker): ReplicaLink {
+    const link: ReplicaLink = {
+      worker,
+      pid: worker.process.pid ?? 0,
+      forkedAt: performance.now(),
+      live: false,
+      applied: 0,
+      backlogBytes: 0,
+    };
+    this.links.set(worker.id, link);
+    return link;
+  }
+
+  remove(worker: Worker): void {
+    this.links.delete(worker.id);
+  }
+
+  all(): IterableIterator<ReplicaLink> {
+    return this.links.values();
+  }
+
+  /** The lowest applied revision among live replicas; undefined when none is live. */
+  minLiveApplied(): Revision | undefined {
+    let min: Revision | undefined;
+    for (const link of this.links.values()) {
+      if (link.live && (min === undefined || link.applied < min))
+        min = link.applied;
+    }
+    return min;
+  }
+
+  /**
+   * Sends `bytes` to one worker. `onWritten` runs once the channel has taken them (or failed
+   * to, when the worker is gone): pace bulk transfers on it.
+   */
+  send(link: ReplicaLink, bytes: Buffer, onWritten?: () => void): void {
+    if (!link.worker.isConnected()) {
+      if (onWritten) setImmediate(onWritten);
+      return;
+    }
+    link.backlogBytes += bytes.length;
+    link.worker.send(bytes, undefined, () => {
+      link.backlogBytes -= bytes.length;
+      onWritten?.();
+    });
+    if (link.backlogBytes > this.config.maxReplicaBacklogBytes)
+      this.recycle(link);
+  }
+
+  /** Sends the same bytes to every worker that has said hello. */
+  broadcast(bytes: Buffer): void {
+    for (const link of this.links.values()) this.send(link, bytes);
+  }
+
+  private recycle(link: ReplicaLink): void {
+    this.logger.warn(
+      { worker: link.pid, backlogBytes: link.backlogBytes },
+      'worker is not reading its replication stream; recycling it',
+    );
+    this.links.delete(link.worker.id);
+    link.worker.process.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,39 @@
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Config } from '../config/config';
+import { ConfigModule, LOGGER } from '../config/config.module';
+import { ClusterSupervisor } from './cluster-supervisor';
+import { PrimaryModule } from './primary.module';
+import type { Logger } from 'pino';
+
+/**
+ * Starts the primary: a Nest application context with no HTTP listener. It forks the workers
+ * and, on SIGTERM or SIGINT, shuts them down gracefully and exits 0.
+ */
+export async function runPrimary(config: Config): Promise<void> {
+  @Module({
+    imports: [ConfigModule.register(config, 'primary'), PrimaryModule],
+  })
+  class PrimaryRootModule {}
+
+  const app = await NestFactory.createApplicationContext(PrimaryRootModule, {
+    logger: false,
+  });
+  const logger = app.get<Logger>(LOGGER);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    void app
+      .get(ClusterSupervisor)
+      .shutdown()
+      .then(() => app.close())
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,131 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { Config } from '../config/config';
+import { CONFIG, LOGGER } from '../config/config.module';
+import {
+  decodeMessage,
+  encodeMessage,
+  MessageType,
+  WorkerMessage,
+  WriteRequest,
+} from '../protocol';
+import { AuthoritativeStore, WriteStatus } from '../store';
+import { ChangePublisher } from './change-publisher';
+import { ClusterQueries } from './cluster-queries';
+import { PrimaryMetrics } from './primary-metrics';
+import { ReplicaLink, ReplicaSet } from './replica-set';
+import { SnapshotStreamer } from './snapshot-streamer';
+
+const OUTCOME_LABELS: Record<WriteStatus, string> = {
+  [WriteStatus.Ok]: 'ok',
+  [WriteStatus.NotFound]: 'not_found',
+  [WriteStatus.Exists]: 'exists',
+  [WriteStatus.PreconditionFailed]: 'precondition_failed',
+  [WriteStatus.Full]: 'full',
+};
+
+/**
+ * Everything a worker sends lands here. Writes are applied one by one in arrival order, which
+ * is the only place the cluster decides anything.
+ */
+@Injectable()
+export class WorkerMessages {
+  private announced = false;
+
+  constructor(
+    private readonly store: AuthoritativeStore,
+    private readonly replicas: ReplicaSet,
+    private readonly publisher: ChangePublisher,
+    private readonly snapshots: SnapshotStreamer,
+    private readonly queries: ClusterQueries,
+    private readonly metrics: PrimaryMetrics,
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /** Handles one raw IPC message from `link`'s worker. */
+  handle(link: ReplicaLink, raw: unknown): void {
+    if (!(raw instanceof Uint8Array)) return;
+    let message: WorkerMessage;
+    try {
+      message = decodeMessage(raw) as WorkerMessage;
+    } catch (error) {
+      this.logger.error(
+        { worker: link.pid, err: error },
+        'undecodable message from worker',
+      );
+      return;
+    }
+    switch (message.type) {
+      case MessageType.Hello:
+        this.snapshots.start(link);
+        return;
+      case MessageType.Writes:
+        for (const request of message.requests) this.write(link, request);
+        return;
+      case MessageType.StrongRead: {
+        const entry = this.store.get(message.key);
+        this.replicas.send(
+          link,
+          encodeMessage({
+            type: MessageType.ReadResult,
+            id: message.id,
+            value: entry?.value ?? null,
+            revision: entry?.revision ?? 0,
+          }),
+        );
+        return;
+      }
+      case MessageType.Applied:
+        if (!link.live) {
+          link.live = true;
+          this.logger.info(
+            { worker: link.pid, revision: message.revision },
+            'worker replica is live',
+          );
+          this.announceWhenAllLive();
+        }
+        this.publisher.onApplied(link, message.revision);
+        return;
+      case MessageType.Query:
+        this.queries.answer(link, message.id, message.kind);
+        return;
+      case MessageType.ProbeAnswer:
+        this.queries.onProbeAnswer(link, message.id, message.body);
+        return;
+    }
+  }
+
+  private announceWhenAllLive(): void {
+    if (
+      this.announced ||
+      [...this.replicas.all()].filter((l) => l.live).length <
+        this.config.workers
+    )
+      return;
+    this.announced = true;
+    const { host, port, workers, authToken } = this.config;
+    this.logger.info(
+      { host, port, workers },
+      `fanout-kv serving on http://${host}:${port}`,
+    );
+    if (authToken === undefined) {
+      this.logger.warn(
+        'KV_AUTH_TOKEN is not set: the server is open to anyone who can reach it',
+      );
+    }
+  }
+
+  private write(link: ReplicaLink, request: WriteRequest): void {
+    const outcome = this.store.execute(request);
+    this.metrics.writes.inc({ outcome: OUTCOME_LABELS[outcome.status] });
+    const result = {
+      id: request.id,
+      status: outcome.status,
+      revision: outcome.revision,
+    };
+    if (request.strong && outcome.status === WriteStatus.Ok)
+      this.publisher.replyWhenReplicated(link, result);
+    else this.publisher.reply(link, result);
+  }
+}

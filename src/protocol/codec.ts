@@ -1,0 +1,188 @@
+import { Packr } from 'msgpackr';
+import type { Change, Precondition, WriteOp, WriteStatus } from '../store';
+import {
+  Message,
+  MessageType,
+  QueryKind,
+  ReplyStatus,
+  SnapshotEntry,
+  WriteRequest,
+  WriteResult,
+} from './messages';
+
+/**
+ * The one msgpack codec of the protocol. A message goes on the wire as a msgpack array whose
+ * first element is its {@link MessageType}; lists of records are flattened into one array
+ * (`[id, op, key, ...]` repeated) so a batch of many writes costs one small array, not one map
+ * per write. Records (msgpackr's shared structures) are off: each message decodes on its own.
+ */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** Thrown when bytes do not decode to a message of this protocol. */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+}
+
+const WRITE_FIELDS = 8;
+const RESULT_FIELDS = 3;
+const CHANGE_FIELDS = 3;
+
+/** Encodes `message` to the bytes that go over the IPC channel. */
+export function encodeMessage(message: Message): Buffer {
+  return packr.pack(toWire(message));
+}
+
+/** Decodes bytes made by {@link encodeMessage}; throws {@link ProtocolError} on anything else. */
+export function decodeMessage(bytes: Uint8Array): Message {
+  let wire: unknown;
+  try {
+    wire = packr.unpack(bytes);
+  } catch (error) {
+    throw new ProtocolError(`undecodable message: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(wire) || typeof wire[0] !== 'number') {
+    throw new ProtocolError(
+      'a message must be an array that starts with its type',
+    );
+  }
+  return fromWire(wire as unknown[]);
+}
+
+function toWire(message: Message): unknown[] {
+  switch (message.type) {
+    case MessageType.Hello:
+    case MessageType.SnapshotEnd:
+    case MessageType.Shutdown:
+      return [message.type];
+    case MessageType.Writes: {
+      const wire: unknown[] = [message.type];
+      for (const r of message.requests) {
+        wire.push(
+          r.id,
+          r.op,
+          r.key,
+          r.value,
+          r.ttl,
+          r.ifMatch ?? null,
+          r.ifNoneMatch ?? null,
+          r.strong,
+        );
+      }
+      return wire;
+    }
+    case MessageType.StrongRead:
+      return [message.type, message.id, message.key];
+    case MessageType.Applied:
+      return [message.type, message.revision];
+    case MessageType.Query:
+    case MessageType.Probe:
+      return [message.type, message.id, message.kind];
+    case MessageType.ProbeAnswer:
+    case MessageType.QueryResult:
+      return [message.type, message.id, message.body];
+    case MessageType.SnapshotBegin:
+      return [message.type, message.revision];
+    case MessageType.SnapshotChunk:
+      return [message.type, message.entries];
+    case MessageType.Batch: {
+      const wire: unknown[] = [message.type, message.from, message.publishedAt];
+      for (const c of message.changes) wire.push(c.key, c.value, c.deadline);
+      return wire;
+    }
+    case MessageType.WriteResults: {
+      const wire: unknown[] = [message.type];
+      for (const r of message.results) wire.push(r.id, r.status, r.revision);
+      return wire;
+    }
+    case MessageType.ReadResult:
+      return [message.type, message.id, message.value, message.revision];
+  }
+}
+
+function fromWire(wire: unknown[]): Message {
+  const type = wire[0] as number;
+  switch (type) {
+    case MessageType.Hello:
+    case MessageType.SnapshotEnd:
+    case MessageType.Shutdown:
+      return { type };
+    case MessageType.Writes:
+      return { type, requests: records(wire, 1, WRITE_FIELDS, toWriteRequest) };
+    case MessageType.StrongRead:
+      return { type, id: wire[1] as number, key: wire[2] as string };
+    case MessageType.Applied:
+    case MessageType.SnapshotBegin:
+      return { type, revision: wire[1] as number };
+    case MessageType.Query:
+    case MessageType.Probe:
+      return { type, id: wire[1] as number, kind: wire[2] as QueryKind };
+    case MessageType.ProbeAnswer:
+    case MessageType.QueryResult:
+      return { type, id: wire[1] as number, body: wire[2] };
+    case MessageType.SnapshotChunk:
+      return { type, entries: wire[1] as SnapshotEntry[] };
+    case MessageType.Batch:
+      return {
+        type,
+        from: wire[1] as number,
+        publishedAt: wire[2] as number,
+        changes: records(wire, 3, CHANGE_FIELDS, toChange),
+      };
+    case MessageType.WriteResults:
+      return { type, results: records(wire, 1, RESULT_FIELDS, toWriteResult) };
+    case MessageType.ReadResult:
+      return {
+        type,
+        id: wire[1] as number,
+        value: wire[2] as string | null,
+        revision: wire[3] as number,
+      };
+    default:
+      throw new ProtocolError(`unknown message type ${type}`);
+  }
+}
+
+function records<T>(
+  wire: unknown[],
+  start: number,
+  fields: number,
+  read: (wire: unknown[], at: number) => T,
+): T[] {
+  if ((wire.length - start) % fields !== 0) {
+    throw new ProtocolError(
+      `message type ${String(wire[0])} has a truncated record`,
+    );
+  }
+  const out: T[] = [];
+  for (let at = start; at < wire.length; at += fields) out.push(read(wire, at));
+  return out;
+}
+
+function toWriteRequest(wire: unknown[], at: number): WriteRequest {
+  return {
+    id: wire[at] as number,
+    op: wire[at + 1] as WriteOp,
+    key: wire[at + 2] as string,
+    value: wire[at + 3] as string,
+    ttl: wire[at + 4] as number,
+    ifMatch: (wire[at + 5] as Precondition | null) ?? undefined,
+    ifNoneMatch: (wire[at + 6] as Precondition | null) ?? undefined,
+    strong: wire[at + 7] as boolean,
+  };
+}
+
+function toWriteResult(wire: unknown[], at: number): WriteResult {
+  return {
+    id: wire[at] as number,
+    status: wire[at + 1] as WriteStatus | ReplyStatus,
+    revision: wire[at + 2] as number,
+  };
+}
+
+function toChange(wire: unknown[], at: number): Change {
+  return {
+    key: wire[at] as string,
+    value: wire[at + 1] as string | null,
+    deadline: wire[at + 2] as number,
+  };
+}

@@ -1,0 +1,177 @@
+import type {
+  Change,
+  Milliseconds,
+  Precondition,
+  Revision,
+  WriteOp,
+  WriteStatus,
+} from '../store';
+
+/**
+ * Every message between the primary and a worker. The numeric tag is the first element of the
+ * encoded array (see `codec.ts`), so values here are part of the wire format: never renumber.
+ */
+export const MessageType = {
+  // worker -> primary
+  Hello: 1,
+  Writes: 2,
+  StrongRead: 3,
+  Applied: 4,
+  Query: 5,
+  ProbeAnswer: 6,
+  // primary -> worker
+  SnapshotBegin: 20,
+  SnapshotChunk: 21,
+  SnapshotEnd: 22,
+  Batch: 23,
+  WriteResults: 24,
+  ReadResult: 25,
+  QueryResult: 26,
+  Probe: 27,
+  Shutdown: 28,
+} as const;
+
+/** A write forwarded by a worker; `id` is the worker's own, echoed in the {@link WriteResult}. */
+export interface WriteRequest {
+  readonly id: number;
+  readonly op: WriteOp;
+  readonly key: string;
+  /** The JSON text to store; empty for deletes. */
+  readonly value: string;
+  /** Time-to-live in ms; 0 for none. */
+  readonly ttl: Milliseconds;
+  readonly ifMatch: Precondition | undefined;
+  readonly ifNoneMatch: Precondition | undefined;
+  /** Answer only once every live worker has applied the write. */
+  readonly strong: boolean;
+}
+
+/**
+ * How the primary answered a write: a store {@link WriteStatus}, or one of the two statuses the
+ * store cannot give (values from 10 up).
+ */
+export const ReplyStatus = {
+  /** Applied, but not every live replica confirmed it within the strong-write timeout. */
+  Unconfirmed: 10,
+  /** Not applied: the primary is shutting down or its queue is full. */
+  Unavailable: 11,
+} as const;
+export type ReplyStatus = (typeof ReplyStatus)[keyof typeof ReplyStatus];
+
+/** The primary's answer to one {@link WriteRequest}. `revision` is 0 when nothing was applied. */
+export interface WriteResult {
+  readonly id: number;
+  readonly status: WriteStatus | ReplyStatus;
+  readonly revision: Revision;
+}
+
+/** One key of a snapshot: key, JSON text, revision of its last write, deadline (0: none). */
+export type SnapshotEntry = [
+  key: string,
+  value: string,
+  revision: Revision,
+  deadline: Milliseconds,
+];
+
+/** What a {@link MessageType.Query} or {@link MessageType.Probe} asks for. */
+export type QueryKind = 'stats' | 'digest' | 'metrics';
+
+/** Worker -> primary: ready for a snapshot (on start, and again after a gap). */
+export interface Hello {
+  readonly type: typeof MessageType.Hello;
+}
+/** Worker -> primary: the writes that arrived in one event-loop turn, in arrival order. */
+export interface Writes {
+  readonly type: typeof MessageType.Writes;
+  readonly requests: readonly WriteRequest[];
+}
+/** Worker -> primary: read `key` from the authoritative store (`consistency=strong`). */
+export interface StrongRead {
+  readonly type: typeof MessageType.StrongRead;
+  readonly id: number;
+  readonly key: string;
+}
+/** Worker -> primary: every change up to `revision` is applied and visible here. */
+export interface Applied {
+  readonly type: typeof MessageType.Applied;
+  readonly revision: Revision;
+}
+/** Worker -> primary: a cluster-wide question for a system endpoint. */
+export interface Query {
+  readonly type: typeof MessageType.Query;
+  readonly id: number;
+  readonly kind: QueryKind;
+}
+/** Worker -> primary: this worker's part of the answer to a {@link Probe}. */
+export interface ProbeAnswer {
+  readonly type: typeof MessageType.ProbeAnswer;
+  readonly id: number;
+  readonly body: unknown;
+}
+/** Primary -> worker: a snapshot taken from revision `revision` on starts; batches from revision + 1 follow. */
+export interface SnapshotBegin {
+  readonly type: typeof MessageType.SnapshotBegin;
+  readonly revision: Revision;
+}
+/** Primary -> worker: some live entries of the snapshot. */
+export interface SnapshotChunk {
+  readonly type: typeof MessageType.SnapshotChunk;
+  readonly entries: readonly SnapshotEntry[];
+}
+/** Primary -> worker: the snapshot is complete. */
+export interface SnapshotEnd {
+  readonly type: typeof MessageType.SnapshotEnd;
+}
+/** Primary -> worker: committed changes with revisions from `from` on. */
+export interface Batch {
+  readonly type: typeof MessageType.Batch;
+  readonly from: Revision;
+  /** When the primary published the batch, in ms since the epoch with sub-ms precision. */
+  readonly publishedAt: Milliseconds;
+  readonly changes: readonly Change[];
+}
+/** Primary -> worker: answers to forwarded writes. */
+export interface WriteResults {
+  readonly type: typeof MessageType.WriteResults;
+  readonly results: readonly WriteResult[];
+}
+/** Primary -> worker: the answer to a {@link StrongRead}; `value` null when absent. */
+export interface ReadResult {
+  readonly type: typeof MessageType.ReadResult;
+  readonly id: number;
+  readonly value: string | null;
+  readonly revision: Revision;
+}
+/** Primary -> worker: the answer to a {@link Query}. */
+export interface QueryResult {
+  readonly type: typeof MessageType.QueryResult;
+  readonly id: number;
+  readonly body: unknown;
+}
+/** Primary -> worker: report this worker's own view (its digest, its metrics). */
+export interface Probe {
+  readonly type: typeof MessageType.Probe;
+  readonly id: number;
+  readonly kind: QueryKind;
+}
+/** Primary -> worker: stop accepting connections, finish what is in flight, exit 0. */
+export interface Shutdown {
+  readonly type: typeof MessageType.Shutdown;
+}
+
+/** Any message a worker sends. */
+export type WorkerMessage =
+  Hello | Writes | StrongRead | Applied | Query | ProbeAnswer;
+/** Any message the primary sends. */
+export type PrimaryMessage =
+  | SnapshotBegin
+  | SnapshotChunk
+  | SnapshotEnd
+  | Batch
+  | WriteResults
+  | ReadResult
+  | QueryResult
+  | Probe
+  | Shutdown;
+/** Any message of the protocol. */
+export type Message = WorkerMessage | PrimaryMessage;

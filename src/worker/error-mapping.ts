@@ -1,0 +1,60 @@
+import {
+  ArgumentsHost,
+  Catch,
+  ExceptionFilter,
+  HttpException,
+} from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { Errors, HttpError } from './http-errors';
+import { sendError } from './http-reply';
+
+/**
+ * Turns anything thrown while handling a request into one of {@link Errors}. Nest hands over
+ * Fastify's own errors (body too large, unsupported media type, ...) as HttpExceptions carrying
+ * only their status and message, so those are told apart by status.
+ */
+export function toHttpError(
+  error: unknown,
+  request: FastifyRequest,
+  maxValueBytes: number,
+): HttpError {
+  if (error instanceof HttpError) return error;
+  if ((error as { code?: unknown }).code === 'FST_ERR_BAD_URL')
+    return Errors.badUrl;
+  if (!(error instanceof HttpException)) return Errors.internal;
+  const status = error.getStatus();
+  switch (status) {
+    case 404:
+      return Errors.routeNotFound(request.method, request.url);
+    case 413:
+      return Errors.valueTooLarge(maxValueBytes);
+    case 415:
+      return Errors.unsupportedMediaType;
+  }
+  return status >= 400 && status < 500
+    ? new HttpError(status, 'bad_request', error.message)
+    : Errors.internal;
+}
+
+/** Nest's side of the error path: every exception becomes a JSON error from {@link Errors}. */
+@Catch()
+export class JsonErrorFilter implements ExceptionFilter {
+  constructor(
+    private readonly maxValueBytes: number,
+    private readonly logger: Logger,
+  ) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const error = toHttpError(
+      exception,
+      http.getRequest<FastifyRequest>(),
+      this.maxValueBytes,
+    );
+    if (error === Errors.internal)
+      this.logger.error({ err: exception }, 'unhandled error');
+    sendError(reply, error);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Every error the HTTP API answers, with its stable machine code. The body is always
+ * `{"error": code, "message": sentence}`.
+ */
+export class HttpError extends Error {
+  override readonly name = 'HttpError';
+  /** The response body, serialized once. */
+  readonly body: string;
+
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.body = JSON.stringify({ error: code, message });
+  }
+}
+
+export const Errors = {
+  invalidJson: (detail: string) =>
+    new HttpError(
+      400,
+      'invalid_json',
+      `the body is not one valid JSON text: ${detail}`,
+    ),
+  emptyBody: new HttpError(
+    400,
+    'empty_body',
+    'a write needs a JSON value as its body',
+  ),
+  invalidTtl: new HttpError(
+    400,
+    'invalid_ttl',
+    'the TTL must be decimal digits: an integer from 1 to 315360000000 milliseconds',
+  ),
+  invalidConsistency: new HttpError(
+    400,
+    'invalid_consistency',
+    'consistency must be "eventual" or "strong"',
+  ),
+  reservedKey: new HttpError(
+    400,
+    'reserved_key',
+    'the key "_" is reserved for system endpoints',
+  ),
+  invalidKey: (detail: string) => new HttpError(400, 'invalid_key', detail),
+  badUrl: new HttpError(400, 'bad_url', 'the URL has bad percent-encoding'),
+  badRequest: (detail: string) => new HttpError(400, 'bad_request', detail),
+  unauthorized: new HttpError(
+    401,
+    'unauthorized',
+    'this server needs an "Authorization: Bearer <token>" header',
+    { 'www-authenticate': 'Bearer realm="fanout-kv"' },
+  ),
+  keyNotFound: new HttpError(
+    404,
+    'key_not_found',
+    'no live value is stored under this key',
+  ),
+  routeNotFound: (method: string, url: string) =>
+    new HttpError(
+      404,
+      'route_not_found',
+      `no route for ${method} ${url.split('?')[0]}`,
+    ),
+  keyExists: new HttpError(
+    409,
+    'key_exists',
+    'the key already holds a value; use PUT to replace it',
+  ),
+  preconditionFailed: new HttpError(
+    412,
+    'precondition_failed',
+    "the key's current ETag does not satisfy If-Match / If-None-Match",
+  ),
+  valueTooLarge: (limit: number) =>
+    new HttpError(
+      413,
+      'value_too_large',
+      `the value is over the limit of ${limit} bytes`,
+    ),
+  keyTooLong: (limit: number) =>
+    new HttpError(
+      414,
+      'key_too_long',
+      `the key is over the limit of ${limit} bytes of UTF-8`,
+    ),
+  unsupportedMediaType: new HttpError(
+    415,
+    'unsupported_media_type',
+    'the body must be sent as Content-Type: application/json',
+  ),
+  headersTooLarge: new HttpError(
+    431,
+    'headers_too_large',
+    'the request line or headers are over the server limit',
+  ),
+  unavailable: (detail: string) => new HttpError(503, 'unavailable', detail),
+  notConfirmed: (revision: number) =>
+    new HttpError(
+      503,
+      'not_confirmed',
+      `the write was applied at revision ${revision} but not every replica confirmed it in time`,
+    ),
+  storeFull: new HttpError(
+    507,
+    'store_full',
+    'the store holds KV_MAX_KEYS keys: a new key cannot be added (updates and deletes still work)',
+  ),
+  internal: new HttpError(
+    500,
+    'internal_error',
+    'the server failed to handle this request',
+  ),
+} as const;

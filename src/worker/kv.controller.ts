@@ -1,0 +1,180 @@
+import {
+  Controller,
+  Delete,
+  Get,
+  Inject,
+  Post,
+  Put,
+  Req,
+  Res,
+} from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Config } from '../config/config';
+import { CONFIG } from '../config/config.module';
+import { ReplyStatus } from '../protocol';
+import { WriteOp, WriteStatus } from '../store';
+import { Errors, HttpError } from './http-errors';
+import { sendError, sendJson } from './http-reply';
+import { PrimaryLink } from './primary-link';
+import { ReplicaService } from './replica.service';
+import {
+  checkKey,
+  noneMatchHits,
+  parseConsistency,
+  parsePrecondition,
+  parseTtl,
+} from './request-parsing';
+
+interface KeyParams {
+  key: string;
+  ttl?: string;
+}
+
+/**
+ * The key-value routes. Reads are served from this worker's replica (or the primary for
+ * `consistency=strong`); writes go to the primary, and its decision is translated to HTTP here.
+ */
+@Controller()
+export class KvController {
+  constructor(
+    private readonly replica: ReplicaService,
+    private readonly primary: PrimaryLink,
+    @Inject(CONFIG) private readonly config: Config,
+  ) {}
+
+  @Get(':key')
+  read(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
+    const { key } = request.params as KeyParams;
+    const keyError = checkKey(key, this.config.maxKeyBytes);
+    if (keyError !== undefined) return sendError(reply, keyError);
+    const consistency = parseConsistency(request.query);
+    if (consistency instanceof HttpError) return sendError(reply, consistency);
+    if (consistency === 'strong') {
+      this.primary.strongRead(key, (value, revision) =>
+        value === null
+          ? sendError(reply, Errors.keyNotFound)
+          : this.sendValue(request, reply, value, revision),
+      );
+      return;
+    }
+    const entry = this.replica.read(key);
+    if (entry === undefined) return sendError(reply, Errors.keyNotFound);
+    this.sendValue(request, reply, entry.value, entry.revision);
+  }
+
+  @Post(':key')
+  create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.write(WriteOp.Create, request, reply);
+  }
+
+  @Post(':key/:ttl')
+  createWithTtl(
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ): void {
+    this.write(WriteOp.Create, request, reply);
+  }
+
+  @Put(':key')
+  put(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.write(WriteOp.Put, request, reply);
+  }
+
+  @Put(':key/:ttl')
+  putWithTtl(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.write(WriteOp.Put, request, reply);
+  }
+
+  @Delete(':key')
+  remove(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.write(WriteOp.Delete, request, reply);
+  }
+
+  private sendValue(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    value: string,
+    revision: number,
+  ): void {
+    reply.header('etag', `"${revision}"`);
+    if (noneMatchHits(request.headers['if-none-match'], revision)) {
+      reply.code(304).send();
+      return;
+    }
+    sendJson(reply, 200, value);
+  }
+
+  private write(
+    op: WriteOp,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    const { key, ttl: rawTtl } = request.params as KeyParams;
+    const keyError = checkKey(key, this.config.maxKeyBytes);
+    if (keyError !== undefined) return sendError(reply, keyError);
+    const consistency = parseConsistency(request.query);
+    if (consistency instanceof HttpError) return sendError(reply, consistency);
+    const ttl = rawTtl === undefined ? 0 : parseTtl(rawTtl);
+    if (ttl instanceof HttpError) return sendError(reply, ttl);
+    let value = '';
+    if (op !== WriteOp.Delete) {
+      if (typeof request.body !== 'string')
+        return sendError(reply, Errors.emptyBody);
+      value = request.body;
+    }
+    const headers = request.headers;
+    const accepted = this.primary.write(
+      {
+        op,
+        key,
+        value,
+        ttl,
+        ifMatch:
+          op === WriteOp.Create
+            ? undefined
+            : parsePrecondition(headers['if-match']),
+        ifNoneMatch:
+          op === WriteOp.Put
+            ? parsePrecondition(headers['if-none-match'])
+            : undefined,
+        strong: consistency === 'strong',
+      },
+      (status, revision) => answerWrite(reply, op, key, status, revision),
+    );
+    if (!accepted)
+      sendError(
+        reply,
+        Errors.unavailable('too many writes are waiting for the primary'),
+      );
+  }
+}
+
+function answerWrite(
+  reply: FastifyReply,
+  op: WriteOp,
+  key: string,
+  status: WriteStatus | ReplyStatus,
+  revision: number,
+): void {
+  switch (status) {
+    case WriteStatus.Ok:
+      // The new ETag, so a client can chain conditional writes; a deleted key has none.
+      if (op !== WriteOp.Delete) reply.header('etag', `"${revision}"`);
+      return sendJson(reply, 200, JSON.stringify({ key, revision }));
+    case WriteStatus.NotFound:
+      return sendError(reply, Errors.keyNotFound);
+    case WriteStatus.Exists:
+      return sendError(reply, Errors.keyExists);
+    case WriteStatus.PreconditionFailed:
+      return sendError(reply, Errors.preconditionFailed);
+    case WriteStatus.Full:
+      return sendError(reply, Errors.storeFull);
+    case ReplyStatus.Unconfirmed:
+      return sendError(reply, Errors.notConfirmed(revision));
+    case ReplyStatus.Unavailable:
+      return sendError(
+        reply,
+        Errors.unavailable('the primary cannot take writes now'),
+      );
+  }
+}

@@ -1,0 +1,151 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { Config } from '../config/config';
+import { CONFIG, LOGGER } from '../config/config.module';
+import {
+  decodeMessage,
+  encodeMessage,
+  Message,
+  MessageType,
+  PrimaryMessage,
+  QueryKind,
+  ReplyStatus,
+  WriteRequest,
+} from '../protocol';
+import type { Revision, WriteStatus } from '../store';
+
+/** Called with the primary's answer to a forwarded write. */
+export type WriteCallback = (
+  status: WriteStatus | ReplyStatus,
+  revision: Revision,
+) => void;
+/** Called with the primary's answer to a strong read: null when the key is absent. */
+export type ReadCallback = (value: string | null, revision: Revision) => void;
+
+type Handler<T> = (message: T) => void;
+
+/**
+ * The worker's end of the IPC channel to the primary.
+ *
+ * Writes that arrive in one event-loop turn leave as one Writes message at the end of the turn.
+ * When `process.send` reports the channel backed up, nothing more is sent until it drains; the
+ * writes wait here, up to `maxPendingWrites`, past which they are refused (503).
+ */
+@Injectable()
+export class PrimaryLink {
+  private nextId = 1;
+  private readonly writes = new Map<number, WriteCallback>();
+  private readonly reads = new Map<number, ReadCallback>();
+  private readonly queries = new Map<number, (body: unknown) => void>();
+  private outgoing: WriteRequest[] = [];
+  private flushScheduled = false;
+  private blocked = false;
+  private readonly handlers = new Map<number, Handler<PrimaryMessage>>();
+
+  constructor(
+    @Inject(CONFIG) private readonly config: Config,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    process.on('message', (raw: unknown) => this.receive(raw));
+  }
+
+  /** Writes forwarded and not yet answered. */
+  get pendingWrites(): number {
+    return this.writes.size;
+  }
+
+  /** Routes messages of type `type` to `handler` (replication, probes, shutdown). */
+  on<T extends PrimaryMessage>(type: T['type'], handler: Handler<T>): void {
+    this.handlers.set(type, handler as Handler<PrimaryMessage>);
+  }
+
+  /** Sends a message now, outside the write batching. */
+  send(message: Message): void {
+    this.sendBytes(encodeMessage(message));
+  }
+
+  /**
+   * Forwards a write; `done` gets the primary's answer. Returns false, without forwarding,
+   * when too many writes are already waiting.
+   */
+  write(request: Omit<WriteRequest, 'id'>, done: WriteCallback): boolean {
+    if (this.writes.size >= this.config.maxPendingWrites || !process.connected)
+      return false;
+    const id = this.nextId++;
+    this.writes.set(id, done);
+    this.outgoing.push({ ...request, id });
+    this.scheduleFlush();
+    return true;
+  }
+
+  /** Reads `key` from the primary's authoritative store. */
+  strongRead(key: string, done: ReadCallback): void {
+    const id = this.nextId++;
+    this.reads.set(id, done);
+    this.send({ type: MessageType.StrongRead, id, key });
+  }
+
+  /** Asks the primary a cluster-wide question. */
+  query(kind: QueryKind): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.queries.set(id, resolve);
+      this.send({ type: MessageType.Query, id, kind });
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.blocked) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outgoing.length === 0 || !process.connected) return;
+    const requests = this.outgoing;
+    this.outgoing = [];
+    this.sendBytes(encodeMessage({ type: MessageType.Writes, requests }));
+  }
+
+  private sendBytes(bytes: Buffer): void {
+    if (!process.connected || process.send === undefined) return;
+    const accepted = process.send(bytes, undefined, undefined, (error) => {
+      if (error) this.logger.warn({ err: error }, 'send to primary failed');
+      if (this.blocked) {
+        this.blocked = false;
+        this.scheduleFlush();
+      }
+    });
+    if (!accepted) this.blocked = true;
+  }
+
+  private receive(raw: unknown): void {
+    if (!(raw instanceof Uint8Array)) return;
+    const message = decodeMessage(raw) as PrimaryMessage;
+    switch (message.type) {
+      case MessageType.WriteResults:
+        for (const result of message.results) {
+          const done = this.writes.get(result.id);
+          if (done === undefined) continue;
+          this.writes.delete(result.id);
+          done(result.status, result.revision);
+        }
+        return;
+      case MessageType.ReadResult: {
+        const done = this.reads.get(message.id);
+        this.reads.delete(message.id);
+        done?.(message.value, message.revision);
+        return;
+      }
+      case MessageType.QueryResult: {
+        const done = this.queries.get(message.id);
+        this.queries.delete(message.id);
+        done?.(message.body);
+        return;
+      }
+      default:
+        this.handlers.get(message.type)?.(message);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import type { Precondition } from '../store';
+import { MAX_TTL } from '../store';
+import { Errors, HttpError } from './http-errors';
+
+/** A request's `consistency` query parameter. */
+export type Consistency = 'eventual' | 'strong';
+
+/** Reads `?consistency=`; absent means eventual, anything but the two words is an error. */
+export function parseConsistency(query: unknown): Consistency | HttpError {
+  const value = (query as Record<string, unknown> | undefined)?.consistency;
+  if (value === undefined || value === 'eventual') return 'eventual';
+  if (value === 'strong') return 'strong';
+  return Errors.invalidConsistency;
+}
+
+/**
+ * Checks a decoded key: 1 to `maxBytes` bytes of UTF-8, not the reserved `_`. Returns the
+ * error to answer, or undefined when the key is fine.
+ */
+export function checkKey(key: string, maxBytes: number): HttpError | undefined {
+  if (key === '')
+    return Errors.invalidKey(
+      'the key is empty: it must be 1 to ' + maxBytes + ' bytes',
+    );
+  if (key === '_') return Errors.reservedKey;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8, so short keys skip the exact count.
+  if (key.length * 3 > maxBytes && Buffer.byteLength(key, 'utf8') > maxBytes) {
+    return Errors.keyTooLong(maxBytes);
+  }
+  return undefined;
+}
+
+/** Parses a `:ttl` path segment: decimal digits only, 1 to {@link MAX_TTL} milliseconds. */
+export function parseTtl(raw: string): number | HttpError {
+  if (!/^[0-9]{1,12}$/.test(raw)) return Errors.invalidTtl;
+  const ttl = Number(raw);
+  return ttl >= 1 && ttl <= MAX_TTL ? ttl : Errors.invalidTtl;
+}
+
+/**
+ * Parses an `If-Match` / `If-None-Match` header (RFC 9110): `*`, or a list of entity tags.
+ * Only strong tags of the form `"<revision>"` can match; weak or foreign tags are kept out of
+ * the list, so they never match. Undefined when the header is absent.
+ */
+export function parsePrecondition(
+  header: string | string[] | undefined,
+): Precondition | undefined {
+  if (header === undefined) return undefined;
+  const text = Array.isArray(header) ? header.join(',') : header;
+  if (text.trim() === '*') return '*';
+  const revisions: number[] = [];
+  for (const match of text.matchAll(/(W\/)?"([^"]*)"/g)) {
+    if (match[1] === undefined && /^[0-9]{1,15}$/.test(match[2]!))
+      revisions.push(Number(match[2]));
+  }
+  return revisions;
+}
+
+/** Whether a GET's `If-None-Match` header matches the current revision (RFC 9110 weak compare). */
+export function noneMatchHits(
+  header: string | undefined,
+  revision: number,
+): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === '*') return true;
+  const tag = `"${revision}"`;
+  for (const match of header.matchAll(/(?:W\/)?("[^"]*")/g))
+    if (match[1] === tag) return true;
+  return false;
+}

@@ -1,0 +1,191 @@
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import {
+  FastifyAdapter,
+  NestFastifyApplication,
+} from '@nestjs/platform-fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isUtf8 } from 'node:buffer';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { Config } from '../config/config';
+import { ConfigModule, LOGGER } from '../config/config.module';
+import { MessageType, Probe } from '../protocol';
+import { bearerAuthorizer } from './bearer-auth';
+import { JsonErrorFilter, toHttpError } from './error-mapping';
+import { Errors, HttpError } from './http-errors';
+import { sendError } from './http-reply';
+import { PrimaryLink } from './primary-link';
+import { ReplicaService } from './replica.service';
+import { WorkerMetrics } from './worker-metrics';
+import { WorkerModule } from './worker.module';
+import { WorkerState } from './worker-state';
+
+/**
+ * Starts a worker: loads the replica from the primary, then serves HTTP on the shared port.
+ * Exits at once if the primary goes away, so it never serves stale data on its own.
+ */
+export async function runWorker(config: Config): Promise<void> {
+  process.on('disconnect', () => process.exit(1));
+
+  @Module({ imports: [ConfigModule.register(config, 'worker'), WorkerModule] })
+  class WorkerRootModule {}
+
+  const adapter = new FastifyAdapter({
+    // A 512-byte key percent-encodes to 1,536 characters; longer ones must reach the handler
+    // to get a 414 rather than a 404. Set inside routerOptions: at the top level Fastify 5
+    // reads it through a deprecation getter on every request.
+    routerOptions: { maxParamLength: 65_535 },
+    bodyLimit: config.maxValueBytes,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    frameworkErrors: (
+      error: Error,
+      request: FastifyRequest,
+      reply: FastifyReply,
+    ) => sendError(reply, toHttpError(error, request, config.maxValueBytes)),
+    clientErrorHandler: answerClientError,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    WorkerRootModule,
+    adapter,
+    {
+      bodyParser: false,
+      logger: false,
+    },
+  );
+  const logger = app.get<Logger>(LOGGER);
+  app.useGlobalFilters(new JsonErrorFilter(config.maxValueBytes, logger));
+  const fastify = app.getHttpAdapter().getInstance();
+  installJsonParser(fastify);
+  installHooks(fastify, config, app.get(WorkerMetrics));
+
+  const link = app.get(PrimaryLink);
+  const replica = app.get(ReplicaService);
+  const metrics = app.get(WorkerMetrics);
+  const state = app.get(WorkerState);
+  link.on<Probe>(MessageType.Probe, (probe) => {
+    const answer = (body: unknown): void =>
+      link.send({ type: MessageType.ProbeAnswer, id: probe.id, body });
+    if (probe.kind === 'metrics')
+      void metrics.registry.getMetricsAsJSON().then(answer);
+    else if (probe.kind === 'digest')
+      answer({ pid: process.pid, ...replica.digest() });
+    else answer({});
+  });
+
+  const stop = (): void => {
+    if (state.stopping) return;
+    state.stopping = true;
+    logger.info('worker stopping: finishing in-flight requests');
+    setTimeout(() => process.exit(0), config.shutdownTimeoutMs).unref();
+    void app.close().then(() => process.exit(0));
+  };
+  link.on(MessageType.Shutdown, stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  await app.init();
+  await replica.start();
+  await app.listen({ port: config.port, host: config.host });
+  app.getHttpServer().headersTimeout = config.headersTimeoutMs;
+  logger.info({ revision: replica.revision }, 'worker listening');
+}
+
+/**
+ * Values are JSON texts kept exactly as sent: the parser checks that the body is UTF-8 and one
+ * valid JSON text, and hands the handler the text itself. Every other media type is refused
+ * with 415 by Fastify, since no other parser is registered.
+ */
+function installJsonParser(fastify: FastifyInstance): void {
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser(
+    'application/json',
+    { parseAs: 'buffer' },
+    (
+      _request: FastifyRequest,
+      body: Buffer,
+      done: (error: Error | null, value?: string) => void,
+    ) => {
+      if (body.length === 0) return done(Errors.emptyBody);
+      if (!isUtf8(body))
+        return done(Errors.invalidJson('it is not valid UTF-8'));
+      const text = body.toString('utf8');
+      try {
+        JSON.parse(text);
+      } catch (error) {
+        return done(Errors.invalidJson((error as Error).message));
+      }
+      done(null, text);
+    },
+  );
+}
+
+function installHooks(
+  fastify: FastifyInstance,
+  config: Config,
+  metrics: WorkerMetrics,
+): void {
+  if (config.authToken !== undefined) {
+    const authorized = bearerAuthorizer(config.authToken);
+    fastify.addHook(
+      'onRequest',
+      (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+        if (
+          request.url === '/_/health' ||
+          authorized(request.headers.authorization)
+        )
+          return done();
+        sendError(reply, Errors.unauthorized);
+      },
+    );
+  }
+  fastify.addHook(
+    'onRequest',
+    (_request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+      metrics.inFlight.inc();
+      done();
+    },
+  );
+  fastify.addHook(
+    'onResponse',
+    (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      metrics.inFlight.dec();
+      metrics.observeRequest(
+        request.routeOptions.url ?? 'unmatched',
+        request.method,
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
+      done();
+    },
+  );
+}
+
+/** Answers a request Node's HTTP parser refused (oversized headers, bad framing) and closes. */
+function answerClientError(
+  error: Error & { code?: string },
+  socket: Socket,
+): void {
+  if (!socket.writable || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const httpError: HttpError =
+    error.code === 'HPE_HEADER_OVERFLOW' || error.code === 'HPE_URI_TOO_LONG'
+      ? Errors.headersTooLarge
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new HttpError(
+            408,
+            'request_timeout',
+            'the request took too long to arrive',
+          )
+        : Errors.badRequest('the request is not valid HTTP/1.1');
+  const body = httpError.body;
+  socket.end(
+    `HTTP/1.1 ${httpError.status} ${STATUS_CODES[httpError.status]}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
+}

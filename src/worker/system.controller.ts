@@ -1,0 +1,66 @@
+import { Controller, Get, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { Errors } from './http-errors';
+import { sendError, sendJson } from './http-reply';
+import { PrimaryLink } from './primary-link';
+import { ReplicaService } from './replica.service';
+import { WorkerState } from './worker-state';
+
+/** The system endpoints under `/_/`: health, cluster stats, digests and metrics. */
+@Controller('_')
+export class SystemController {
+  constructor(
+    private readonly replica: ReplicaService,
+    private readonly primary: PrimaryLink,
+    private readonly state: WorkerState,
+  ) {}
+
+  @Get('health')
+  health(@Res() reply: FastifyReply): void {
+    if (this.state.stopping)
+      return sendError(
+        reply,
+        Errors.unavailable('this worker is shutting down'),
+      );
+    if (!this.replica.live)
+      return sendError(
+        reply,
+        Errors.unavailable('the replica is still loading'),
+      );
+    sendJson(reply, 200, '{"status":"ok"}');
+  }
+
+  @Get('stats')
+  async stats(@Res() reply: FastifyReply): Promise<void> {
+    const cluster = (await this.primary.query('stats')) as Record<
+      string,
+      unknown
+    >;
+    const memory = process.memoryUsage();
+    sendJson(
+      reply,
+      200,
+      JSON.stringify({
+        ...cluster,
+        pid: process.pid,
+        worker: {
+          pid: process.pid,
+          revision: this.replica.revision,
+          uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
+          memory: { rss: memory.rss, heapUsed: memory.heapUsed },
+        },
+      }),
+    );
+  }
+
+  @Get('digest')
+  async digest(@Res() reply: FastifyReply): Promise<void> {
+    sendJson(reply, 200, JSON.stringify(await this.primary.query('digest')));
+  }
+
+  @Get('metrics')
+  async metrics(@Res() reply: FastifyReply): Promise<void> {
+    const text = (await this.primary.query('metrics')) as string;
+    reply.code(200).type('text/plain; version=0.0.4; charset=utf-8').send(text);
+  }
+}

@@ -1,0 +1,59 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** This worker's Prometheus metrics; the primary merges them with every other process's. */
+@Injectable()
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly inFlight = new Gauge({
+    name: 'kv_http_requests_in_flight',
+    help: 'HTTP requests being handled.',
+    registers: [this.registry],
+  });
+  readonly replicationLag = new Histogram({
+    name: 'kv_replication_lag_seconds',
+    help: 'Time from the primary publishing a batch to this replica applying it.',
+    buckets: [
+      0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05,
+      0.1, 0.5, 1,
+    ],
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: 'kv_http_request_duration_seconds',
+    help: 'HTTP request duration, by route, method and status class.',
+    labelNames: ['route', 'method', 'status_class'],
+    buckets: [
+      0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+      1,
+    ],
+    registers: [this.registry],
+  });
+  private readonly children = new Map<string, Histogram.Internal<string>>();
+
+  constructor() {
+    collectDefaultMetrics({
+      register: this.registry,
+      labels: { role: 'worker', pid: String(process.pid) },
+    });
+  }
+
+  /** Records one finished request; `seconds` from its first byte to its last. */
+  observeRequest(
+    route: string,
+    method: string,
+    status: number,
+    seconds: number,
+  ): void {
+    const statusClass = STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other';
+    const id = `${route} ${method} ${statusClass}`;
+    let child = this.children.get(id);
+    if (child === undefined) {
+      child = this.duration.labels(route, method, statusClass);
+      this.children.set(id, child);
+    }
+    child.observe(seconds);
+  }
+}
