@@ -1,0 +1,272 @@
+/**
+ * `npm run bench`: fanout-kv against a single-process Fastify + Map baseline, in the same run,
+ * workload by workload, alternating A B A B. Prints one table and writes it as JSON under
+ * bench/results/.
+ *
+ * Flags: --duration S (10) --warmup S (2) --connections N (50) --rate R (16667)
+ *        --seed-duration S (20) --seed-preload N (1000000) --preload N (100000)
+ *        --workers N (CPUs) --rounds N (2) --only get,post,mix,seed
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { closedLoad } from './closed-load';
+import { LoadSummary, pacedLoad } from './paced-load';
+import {
+  preload,
+  ROOT,
+  RunningServer,
+  startBaseline,
+  startCluster,
+} from './servers';
+import { lagQuantiles, scrapeLagHistogram } from './lag';
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    rate: { type: 'string', default: '16667' },
+    'seed-duration': { type: 'string', default: '20' },
+    'seed-preload': { type: 'string', default: '1000000' },
+    preload: { type: 'string', default: '100000' },
+    workers: { type: 'string', default: String(availableParallelism()) },
+    rounds: { type: 'string', default: '2' },
+    only: { type: 'string', default: 'get,post,mix,seed' },
+  },
+});
+const duration = Number(flags.duration);
+const warmup = Number(flags.warmup);
+const connections = Number(flags.connections);
+const rate = Number(flags.rate);
+const seedDuration = Number(flags['seed-duration']);
+const seedPreload = Number(flags['seed-preload']);
+const keys = Number(flags.preload);
+const workers = Number(flags.workers);
+const rounds = Number(flags.rounds);
+const only = new Set(flags.only.split(','));
+
+const VALUE = '{"prop":"/1234"}';
+const randomKey = (): string => `/bench-${Math.floor(Math.random() * keys)}`;
+let unique = 0;
+const newKey = (tag: string): string =>
+  `/${1 + Math.floor(Math.random() * 10000)}-${1 + Math.floor(Math.random() * 10000)}-${tag}${unique++}`;
+
+interface Row {
+  workload: string;
+  server: string;
+  summary: LoadSummary;
+}
+
+async function closed(
+  server: RunningServer,
+  workload: string,
+  round: number,
+): Promise<LoadSummary> {
+  const tag = `${server.name}-${round}-`;
+  const next =
+    workload === 'get'
+      ? () => ({ method: 'GET' as const, path: randomKey() })
+      : workload === 'post'
+        ? () => ({ method: 'POST' as const, path: newKey(tag), body: VALUE })
+        : () =>
+            Math.random() < 0.9
+              ? { method: 'GET' as const, path: randomKey() }
+              : { method: 'PUT' as const, path: randomKey(), body: VALUE };
+  await closedLoad({
+    origin: server.origin,
+    connections,
+    durationSeconds: warmup,
+    next,
+  });
+  return closedLoad({
+    origin: server.origin,
+    connections,
+    durationSeconds: duration,
+    next,
+  });
+}
+
+async function seed(
+  server: RunningServer,
+  round: number,
+): Promise<LoadSummary> {
+  const tag = `seed-${server.name}-${round}-`;
+  return pacedLoad({
+    origin: server.origin,
+    rate,
+    durationMs: seedDuration * 1000,
+    connections,
+    request: (i) => ({
+      method: 'POST',
+      path: newKey(tag) + i,
+      body: `{"prop":"/${i % 10000}"}`,
+    }),
+  });
+}
+
+function mean(summaries: LoadSummary[]): LoadSummary {
+  const avg = (f: (s: LoadSummary) => number): number =>
+    summaries.reduce((a, s) => a + f(s), 0) / summaries.length;
+  return {
+    requests: avg((s) => s.requests),
+    reqPerSec: avg((s) => s.reqPerSec),
+    p50: avg((s) => s.p50),
+    p95: avg((s) => s.p95),
+    p99: avg((s) => s.p99),
+    max: Math.max(...summaries.map((s) => s.max)),
+    errors: summaries.reduce((a, s) => a + s.errors, 0),
+    non2xx: summaries.reduce((a, s) => a + s.non2xx, 0),
+  };
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `fanout-kv bench: ${workers} workers, ${connections} connections, ${duration}s per run after ${warmup}s warm-up, ${rounds} rounds A B`,
+  );
+  const cluster = await startCluster(workers);
+  const baseline = await startBaseline();
+  const servers = [cluster, baseline];
+  const rows: Row[] = [];
+  let lag: { p50Ms: number; p99Ms: number; samples: number } | undefined;
+  try {
+    for (const server of servers)
+      await preload(server.origin, 'bench-', keys, VALUE);
+    console.log(`preloaded ${keys} keys into each server`);
+    for (const workload of ['get', 'post', 'mix'].filter((w) => only.has(w))) {
+      const results = new Map<RunningServer, LoadSummary[]>(
+        servers.map((s) => [s, []]),
+      );
+      for (let round = 0; round < rounds; round++) {
+        for (const server of servers) {
+          const summary = await closed(server, workload, round);
+          results.get(server)!.push(summary);
+          console.log(
+            `  ${workload} round ${round + 1} ${server.name}: ${summary.reqPerSec.toFixed(0)} req/s p99 ${summary.p99.toFixed(2)} ms`,
+          );
+        }
+      }
+      for (const server of servers)
+        rows.push({
+          workload,
+          server: server.name,
+          summary: mean(results.get(server)!),
+        });
+    }
+    if (only.has('seed')) {
+      for (const server of servers)
+        await preload(server.origin, 'seed-preload-', seedPreload, VALUE, 128);
+      console.log(
+        `preloaded ${seedPreload} more keys into each server for the seed profile`,
+      );
+      const results = new Map<RunningServer, LoadSummary[]>(
+        servers.map((s) => [s, []]),
+      );
+      for (let round = 0; round < rounds; round++) {
+        for (const server of servers) {
+          const before =
+            server === cluster
+              ? await scrapeLagHistogram(cluster.origin)
+              : undefined;
+          const summary = await seed(server, round);
+          if (before !== undefined) {
+            const after = await scrapeLagHistogram(cluster.origin);
+            lag = lagQuantiles(before, after);
+          }
+          results.get(server)!.push(summary);
+          console.log(
+            `  seed round ${round + 1} ${server.name}: ${summary.reqPerSec.toFixed(0)} req/s p95 ${summary.p95.toFixed(2)} p99 ${summary.p99.toFixed(2)} ms`,
+          );
+        }
+      }
+      for (const server of servers)
+        rows.push({
+          workload: 'seed (paced)',
+          server: server.name,
+          summary: mean(results.get(server)!),
+        });
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+  printTable(rows);
+  if (lag)
+    console.log(
+      `replication lag during the seed profile (primary publish -> replica apply): p50 ${lag.p50Ms.toFixed(3)} ms, p99 ${lag.p99Ms.toFixed(3)} ms over ${lag.samples} batches`,
+    );
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(
+    dir,
+    `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
+  );
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        machine: {
+          cpus: cpus().length,
+          model: cpus()[0]?.model,
+          node: process.version,
+        },
+        flags,
+        rows,
+        replicationLag: lag,
+      },
+      null,
+      2,
+    ),
+  );
+  console.log(`results written to ${file}`);
+}
+
+function printTable(rows: Row[]): void {
+  const header = [
+    'workload',
+    'server',
+    'req/s',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'max ms',
+    'errors',
+    'non-2xx',
+    'vs baseline',
+  ];
+  const lines = rows.map((row) => {
+    const base = rows.find(
+      (r) => r.workload === row.workload && r.server === 'baseline',
+    );
+    const ratio =
+      row.server === 'baseline' || !base
+        ? ''
+        : `${(row.summary.reqPerSec / base.summary.reqPerSec).toFixed(2)}x`;
+    const s = row.summary;
+    return [
+      row.workload,
+      row.server,
+      s.reqPerSec.toFixed(0),
+      s.p50.toFixed(2),
+      s.p95.toFixed(2),
+      s.p99.toFixed(2),
+      s.max.toFixed(1),
+      String(s.errors),
+      String(s.non2xx),
+      ratio,
+    ];
+  });
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...lines.map((l) => l[i]!.length)),
+  );
+  const format = (cells: string[]): string =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(format(header));
+  console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
+  for (const line of lines) console.log(format(line));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
