@@ -121,9 +121,11 @@ describe('ReplicaStore', () => {
     it('applies only the new part of a partially overlapping batch', () => {
       const replica = new ReplicaStore(2);
       replica.applyBatch(batch(1, set('a', '1'), set('b', '1'), set('c', '1')));
-      // Revisions 2..5; 2 and 3 are already applied (their content differs on purpose).
+      // Revisions 2..5; 2 and 3 are already applied. Their content differs on purpose, and
+      // revision 2 names a key the replica does not hold (so no revision guard can hide a
+      // re-application): only 4 and 5 may be applied.
       const result = replica.applyBatch(
-        batch(2, set('b', 'X'), remove('c'), set('d', '4'), set('a', '5')),
+        batch(2, set('e', 'X'), remove('c'), set('d', '4'), set('a', '5')),
       );
       expect(result).toBe(ApplyResult.Applied);
       expect(replica.revision).toBe(5);
