@@ -27,6 +27,8 @@ export interface Config {
   readonly maxPendingWrites: number;
   /** Bytes the primary may have queued, unsent, for one worker before it recycles that worker. */
   readonly maxReplicaBacklogBytes: number;
+  /** Revisions a live replica may fall behind before the primary recycles its worker. */
+  readonly maxReplicaLag: number;
   /** How long a graceful shutdown may take before the rest is killed. */
   readonly shutdownTimeoutMs: number;
   readonly headersTimeoutMs: number;
@@ -106,6 +108,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       256 * 1_048_576,
       1_048_576,
       2 ** 40,
+    ),
+    maxReplicaLag: int(
+      'KV_MAX_REPLICA_LAG',
+      100_000,
+      1,
+      Number.MAX_SAFE_INTEGER,
     ),
     shutdownTimeoutMs: int('KV_SHUTDOWN_TIMEOUT_MS', 8000, 100, 600_000),
     headersTimeoutMs: int('KV_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),

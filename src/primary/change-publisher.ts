@@ -79,34 +79,46 @@ export class ChangePublisher implements OnModuleDestroy {
     else setTimeout(() => this.flush(), this.config.reconcileIntervalMs);
   }
 
-  /** Publishes everything committed so far, then sends the answers it holds. */
+  /**
+   * Publishes everything committed so far and sends the answers it holds: one frame per
+   * worker, the batch first and that worker's write results after it.
+   */
   flush(): void {
     this.scheduled = false;
     const started = performance.now();
     const batch = this.store.takeBatch();
+    let batchBytes: Buffer | undefined;
     if (batch !== undefined) {
-      const publishedAt = performance.timeOrigin + performance.now();
-      this.replicas.broadcast(
-        encodeMessage({
-          type: MessageType.Batch,
-          from: batch.from,
-          publishedAt,
-          changes: batch.changes,
-        }),
-      );
+      batchBytes = encodeMessage({
+        type: MessageType.Batch,
+        from: batch.from,
+        publishedAt: performance.timeOrigin + performance.now(),
+        ack: this.waiters.length > 0,
+        changes: batch.changes,
+      });
       this.published.push({ end: batchEnd(batch), at: performance.now() });
       if (this.published.length > PUBLISH_HISTORY) this.published.shift();
       this.metrics.batchChanges.observe(batch.changes.length);
     }
-    if (this.replies.size > 0) {
-      const replies = this.replies;
-      this.replies = new Map();
-      for (const [link, results] of replies) this.sendResults(link, results);
+    if (batchBytes === undefined && this.replies.size === 0) return;
+    const replies = this.replies;
+    this.replies = new Map();
+    for (const link of this.replicas.all()) {
+      const results = replies.get(link);
+      const resultBytes =
+        results && encodeMessage({ type: MessageType.WriteResults, results });
+      const frame =
+        batchBytes && resultBytes
+          ? Buffer.concat([batchBytes, resultBytes])
+          : (batchBytes ?? resultBytes);
+      if (frame !== undefined) this.replicas.send(link, frame);
     }
-    if (batch !== undefined)
+    if (batch !== undefined) {
+      this.recycleLaggards();
       this.metrics.reconcileSeconds.observe(
         (performance.now() - started) / 1000,
       );
+    }
     this.releaseReplicated();
   }
 
@@ -135,6 +147,18 @@ export class ChangePublisher implements OnModuleDestroy {
       released++;
     if (released === 0) return;
     this.answerWaiters(this.waiters.splice(0, released), false);
+  }
+
+  private recycleLaggards(): void {
+    const floor = this.store.publishedRevision - this.config.maxReplicaLag;
+    for (const link of this.replicas.all()) {
+      if (link.live && link.applied < floor) {
+        this.replicas.recycle(
+          link,
+          'replica lag over KV_MAX_REPLICA_LAG revisions',
+        );
+      }
+    }
   }
 
   private expireWaiters(): void {

@@ -3,6 +3,7 @@ import cluster, { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { CONFIG, LOGGER } from '../config/config.module';
+import { EXIT_CANNOT_LISTEN } from '../config/exit-codes';
 import { encodeMessage, MessageType } from '../protocol';
 import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
@@ -90,6 +91,14 @@ export class ClusterSupervisor implements OnApplicationBootstrap {
     this.replicas.remove(worker);
     // A dead worker no longer holds back strong writes.
     this.publisher.releaseReplicated();
+    if (code === EXIT_CANNOT_LISTEN && !this.stopping) {
+      this.logger.fatal(
+        { port: this.config.port, host: this.config.host },
+        'a worker cannot listen on the configured address; stopping',
+      );
+      void this.shutdown().then(() => process.exit(1));
+      return;
+    }
     if (this.stopping) {
       this.logger.info(
         { worker: worker.process.pid, code, signal },

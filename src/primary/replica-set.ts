@@ -82,19 +82,25 @@ export class ReplicaSet {
       link.backlogBytes -= bytes.length;
       onWritten?.();
     });
-    if (link.backlogBytes > this.config.maxReplicaBacklogBytes)
-      this.recycle(link);
+    if (link.backlogBytes > this.config.maxReplicaBacklogBytes) {
+      this.recycle(
+        link,
+        'replication backlog over KV_MAX_REPLICA_BACKLOG_BYTES',
+      );
+    }
   }
 
-  /** Sends the same bytes to every worker that has said hello. */
-  broadcast(bytes: Buffer): void {
-    for (const link of this.links.values()) this.send(link, bytes);
-  }
-
-  private recycle(link: ReplicaLink): void {
+  /** Kills a worker whose replica cannot keep up; the supervisor forks a fresh one. */
+  recycle(link: ReplicaLink, reason: string): void {
+    if (!this.links.has(link.worker.id)) return;
     this.logger.warn(
-      { worker: link.pid, backlogBytes: link.backlogBytes },
-      'worker is not reading its replication stream; recycling it',
+      {
+        worker: link.pid,
+        backlogBytes: link.backlogBytes,
+        applied: link.applied,
+        reason,
+      },
+      'recycling a worker whose replica fell behind',
     );
     this.links.delete(link.worker.id);
     link.worker.process.kill('SIGKILL');

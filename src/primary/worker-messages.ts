@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { CONFIG, LOGGER } from '../config/config.module';
 import {
-  decodeMessage,
+  decodeFrame,
+  Message,
   encodeMessage,
   MessageType,
   WorkerMessage,
@@ -46,9 +47,9 @@ export class WorkerMessages {
   /** Handles one raw IPC message from `link`'s worker. */
   handle(link: ReplicaLink, raw: unknown): void {
     if (!(raw instanceof Uint8Array)) return;
-    let message: WorkerMessage;
+    let messages: Message[];
     try {
-      message = decodeMessage(raw) as WorkerMessage;
+      messages = decodeFrame(raw);
     } catch (error) {
       this.logger.error(
         { worker: link.pid, err: error },
@@ -56,6 +57,11 @@ export class WorkerMessages {
       );
       return;
     }
+    for (const message of messages)
+      this.dispatch(link, message as WorkerMessage);
+  }
+
+  private dispatch(link: ReplicaLink, message: WorkerMessage): void {
     switch (message.type) {
       case MessageType.Hello:
         this.snapshots.start(link);

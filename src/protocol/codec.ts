@@ -27,25 +27,31 @@ const WRITE_FIELDS = 8;
 const RESULT_FIELDS = 3;
 const CHANGE_FIELDS = 3;
 
-/** Encodes `message` to the bytes that go over the IPC channel. */
+/** Encodes `message`. A frame on the IPC channel is one or more of these laid end to end. */
 export function encodeMessage(message: Message): Buffer {
   return packr.pack(toWire(message));
 }
 
-/** Decodes bytes made by {@link encodeMessage}; throws {@link ProtocolError} on anything else. */
-export function decodeMessage(bytes: Uint8Array): Message {
-  let wire: unknown;
+/**
+ * Decodes one IPC frame: the bytes of one or more encoded messages laid end to end (the primary
+ * sends a batch and the sender's write results as one frame, to save a message). Throws
+ * {@link ProtocolError} on anything else.
+ */
+export function decodeFrame(bytes: Uint8Array): Message[] {
+  let values: unknown[];
   try {
-    wire = packr.unpack(bytes);
+    values = packr.unpackMultiple(bytes);
   } catch (error) {
-    throw new ProtocolError(`undecodable message: ${(error as Error).message}`);
+    throw new ProtocolError(`undecodable frame: ${(error as Error).message}`);
   }
-  if (!Array.isArray(wire) || typeof wire[0] !== 'number') {
-    throw new ProtocolError(
-      'a message must be an array that starts with its type',
-    );
-  }
-  return fromWire(wire as unknown[]);
+  return values.map((wire) => {
+    if (!Array.isArray(wire) || typeof wire[0] !== 'number') {
+      throw new ProtocolError(
+        'a message must be an array that starts with its type',
+      );
+    }
+    return fromWire(wire as unknown[]);
+  });
 }
 
 function toWire(message: Message): unknown[] {
@@ -85,7 +91,12 @@ function toWire(message: Message): unknown[] {
     case MessageType.SnapshotChunk:
       return [message.type, message.entries];
     case MessageType.Batch: {
-      const wire: unknown[] = [message.type, message.from, message.publishedAt];
+      const wire: unknown[] = [
+        message.type,
+        message.from,
+        message.publishedAt,
+        message.ack,
+      ];
       for (const c of message.changes) wire.push(c.key, c.value, c.deadline);
       return wire;
     }
@@ -126,7 +137,8 @@ function fromWire(wire: unknown[]): Message {
         type,
         from: wire[1] as number,
         publishedAt: wire[2] as number,
-        changes: records(wire, 3, CHANGE_FIELDS, toChange),
+        ack: wire[3] as boolean,
+        changes: records(wire, 4, CHANGE_FIELDS, toChange),
       };
     case MessageType.WriteResults:
       return { type, results: records(wire, 1, RESULT_FIELDS, toWriteResult) };

@@ -128,6 +128,11 @@ export interface Batch {
   readonly from: Revision;
   /** When the primary published the batch, in ms since the epoch with sub-ms precision. */
   readonly publishedAt: Milliseconds;
+  /**
+   * A strong write is waiting on this batch: report it applied at once. Otherwise a worker
+   * reports its revision lazily, which saves one message per batch under load.
+   */
+  readonly ack: boolean;
   readonly changes: readonly Change[];
 }
 /** Primary -> worker: answers to forwarded writes. */

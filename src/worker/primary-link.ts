@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { CONFIG, LOGGER } from '../config/config.module';
 import {
-  decodeMessage,
+  decodeFrame,
   encodeMessage,
   Message,
   MessageType,
@@ -122,7 +122,11 @@ export class PrimaryLink {
 
   private receive(raw: unknown): void {
     if (!(raw instanceof Uint8Array)) return;
-    const message = decodeMessage(raw) as PrimaryMessage;
+    for (const message of decodeFrame(raw))
+      this.dispatch(message as PrimaryMessage);
+  }
+
+  private dispatch(message: PrimaryMessage): void {
     switch (message.type) {
       case MessageType.WriteResults:
         for (const result of message.results) {

@@ -6,10 +6,13 @@ import { ApplyResult, Entry, ReplicaStore } from '../store';
 import { PrimaryLink } from './primary-link';
 import { WorkerMetrics } from './worker-metrics';
 
+// How long a revision report may wait when no strong write is waiting for it.
+const LAZY_ACK_MS = 20;
+
 /**
  * This worker's read replica, fed by the primary: a snapshot first, then batches, each change
- * applied once. Applied revisions are reported back once per event-loop turn, which is what
- * strong writes wait for. A gap in the revisions makes it ask for a fresh snapshot, and it keeps
+ * applied once. Applied revisions are reported back at the end of the turn when a strong write
+ * waits for them, and within a few milliseconds otherwise. A gap in the revisions makes it ask for a fresh snapshot, and it keeps
  * serving the old replica until the new one is complete.
  */
 @Injectable()
@@ -17,6 +20,7 @@ export class ReplicaService {
   private replica: ReplicaStore | undefined;
   private incoming: ReplicaStore | undefined;
   private ackScheduled = false;
+  private lazyAck: NodeJS.Timeout | undefined;
   private readonly ready: Promise<void>;
   private markReady!: () => void;
 
@@ -102,7 +106,8 @@ export class ReplicaService {
           performance.timeOrigin + performance.now() - batch.publishedAt,
         ) / 1000,
       );
-      this.scheduleAck();
+      if (batch.ack) this.scheduleAck();
+      else this.scheduleLazyAck();
     }
   }
 
@@ -113,6 +118,15 @@ export class ReplicaService {
     );
     this.incoming = undefined;
     this.link.send({ type: MessageType.Hello });
+  }
+
+  /** Reports the revision soon, for lag figures and liveness, without a message per batch. */
+  private scheduleLazyAck(): void {
+    if (this.lazyAck !== undefined) return;
+    this.lazyAck = setTimeout(() => {
+      this.lazyAck = undefined;
+      this.scheduleAck();
+    }, LAZY_ACK_MS);
   }
 
   private scheduleAck(): void {

@@ -6,11 +6,13 @@ import {
 } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isUtf8 } from 'node:buffer';
+import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { ConfigModule, LOGGER } from '../config/config.module';
+import { EXIT_CANNOT_LISTEN } from '../config/exit-codes';
 import { MessageType, Probe } from '../protocol';
 import { bearerAuthorizer } from './bearer-auth';
 import { JsonErrorFilter, toHttpError } from './error-mapping';
@@ -38,8 +40,17 @@ export async function runWorker(config: Config): Promise<void> {
     // reads it through a deprecation getter on every request.
     routerOptions: { maxParamLength: 65_535 },
     bodyLimit: config.maxValueBytes,
+    // Slow clients: Fastify leaves requestTimeout at 0 (none), and Node checks the header and
+    // request deadlines only every 30 s unless told otherwise.
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+    },
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
     frameworkErrors: (
       error: Error,
       request: FastifyRequest,
@@ -88,8 +99,12 @@ export async function runWorker(config: Config): Promise<void> {
 
   await app.init();
   await replica.start();
-  await app.listen({ port: config.port, host: config.host });
-  app.getHttpServer().headersTimeout = config.headersTimeoutMs;
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    process.stderr.write(`fanout-kv: worker cannot listen: ${String(error)}\n`);
+    process.exit(EXIT_CANNOT_LISTEN);
+  }
   logger.info({ revision: replica.revision }, 'worker listening');
 }
 
@@ -143,8 +158,9 @@ function installHooks(
   }
   fastify.addHook(
     'onRequest',
-    (_request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+    (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
       metrics.inFlight.inc();
+      reply.header('x-request-id', request.id);
       done();
     },
   );
