@@ -1,0 +1,149 @@
+import { Packr } from 'msgpackr';
+import { WriteOp, WriteStatus } from '../store';
+import { decodeFrame, encodeMessage, ProtocolError } from './codec';
+import { Message, MessageType, ReplyStatus } from './messages';
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+const roundTrip = (message: Message): Message[] =>
+  decodeFrame(encodeMessage(message));
+
+describe('protocol codec', () => {
+  describe('wire bytes', () => {
+    it('encodes a message as a msgpack array that starts with its type tag', () => {
+      // fixarray of 1 (0x91), positive fixint 1
+      expect(hex(encodeMessage({ type: MessageType.Hello }))).toBe('9101');
+      // fixarray of 2, fixint 4, uint16 300 (0xcd 0x012c)
+      expect(
+        hex(encodeMessage({ type: MessageType.Applied, revision: 300 })),
+      ).toBe('9204cd012c');
+    });
+
+    it('flattens the records of a batch into one array: key, value, deadline per change', () => {
+      const bytes = encodeMessage({
+        type: MessageType.Batch,
+        from: 7,
+        publishedAt: 1,
+        ack: false,
+        changes: [
+          { key: 'a', value: '1', deadline: 0 },
+          { key: 'b', value: null, deadline: 0 },
+        ],
+      });
+      // fixarray 10: 23, 7, 1, false, "a", "1", 0, "b", nil, 0
+      expect(hex(bytes)).toBe('9a170701c2a161a13100a162c000');
+    });
+
+    it('carries keys and values as exact UTF-8 strings, whatever they hold', () => {
+      const key = '\u0000../__proto__/😀';
+      const value = '{"__proto__": {"x": 1}, "s": "\\u0000"}';
+      const [decoded] = roundTrip({ type: MessageType.StrongRead, id: 1, key });
+      expect(decoded).toEqual({ type: MessageType.StrongRead, id: 1, key });
+      const [batch] = roundTrip({
+        type: MessageType.Batch,
+        from: 1,
+        publishedAt: 0,
+        ack: true,
+        changes: [{ key, value, deadline: 0 }],
+      });
+      expect(batch).toMatchObject({ changes: [{ key, value, deadline: 0 }] });
+    });
+  });
+
+  describe('round trips', () => {
+    const messages: Message[] = [
+      { type: MessageType.Hello },
+      {
+        type: MessageType.Writes,
+        requests: [
+          {
+            id: 1,
+            op: WriteOp.Put,
+            key: 'k',
+            value: '{"a":1}',
+            ttl: 315_360_000_000,
+            ifMatch: [3, 4],
+            ifNoneMatch: undefined,
+            strong: true,
+          },
+          {
+            id: 2,
+            op: WriteOp.Delete,
+            key: 'j',
+            value: '',
+            ttl: 0,
+            ifMatch: '*',
+            ifNoneMatch: undefined,
+            strong: false,
+          },
+        ],
+      },
+      { type: MessageType.StrongRead, id: 9, key: 'x' },
+      { type: MessageType.Applied, revision: 2 ** 40 },
+      { type: MessageType.Query, id: 3, kind: 'digest' },
+      { type: MessageType.ProbeAnswer, id: 3, body: { pid: 1, digest: 'ab' } },
+      { type: MessageType.SnapshotBegin, revision: 12 },
+      {
+        type: MessageType.SnapshotChunk,
+        entries: [
+          ['k', '1', 3, 0],
+          ['l', '"x"', 4, 1.7e12],
+        ],
+      },
+      { type: MessageType.SnapshotEnd },
+      {
+        type: MessageType.Batch,
+        from: 5,
+        publishedAt: 1_795_000_000_000.25,
+        ack: true,
+        changes: [{ key: 'k', value: 'true', deadline: 1_795_000_000_123 }],
+      },
+      {
+        type: MessageType.WriteResults,
+        results: [
+          { id: 1, status: WriteStatus.Ok, revision: 5 },
+          { id: 2, status: ReplyStatus.Unconfirmed, revision: 6 },
+        ],
+      },
+      { type: MessageType.ReadResult, id: 4, value: null, revision: 0 },
+      { type: MessageType.QueryResult, id: 5, body: 'text' },
+      { type: MessageType.Probe, id: 6, kind: 'metrics' },
+      { type: MessageType.Shutdown },
+    ];
+    it.each(messages.map((m) => [m.type, m]))(
+      'type %d decodes to what was encoded',
+      (_t, message) => {
+        expect(roundTrip(message)).toEqual([message]);
+      },
+    );
+  });
+
+  it('decodes a frame of several messages laid end to end, in order', () => {
+    const batch = encodeMessage({
+      type: MessageType.Batch,
+      from: 1,
+      publishedAt: 0,
+      ack: false,
+      changes: [],
+    });
+    const results = encodeMessage({
+      type: MessageType.WriteResults,
+      results: [{ id: 1, status: 0, revision: 1 }],
+    });
+    expect(
+      decodeFrame(Buffer.concat([batch, results])).map((m) => m.type),
+    ).toEqual([MessageType.Batch, MessageType.WriteResults]);
+  });
+
+  describe('refuses what is not a message of this protocol', () => {
+    const raw = new Packr({ useRecords: false });
+    it.each([
+      ['an unknown type tag', raw.pack([99])],
+      ['a value that is not an array', raw.pack({ type: 1 })],
+      ['an array without a numeric tag', raw.pack(['hello'])],
+      ['a truncated record list', raw.pack([MessageType.WriteResults, 1, 0])],
+      ['bytes that are not msgpack', Buffer.from([0xc1])],
+    ])('%s', (_what, bytes) => {
+      expect(() => decodeFrame(bytes)).toThrow(ProtocolError);
+    });
+  });
+});
