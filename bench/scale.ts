@@ -1,0 +1,197 @@
+/**
+ * `npm run bench:scale`: loads 10 million keys (16-byte keys, 16-byte JSON values) through the
+ * normal write path, then reports memory per key per process, the load time and the slowest
+ * request during the load, how long a freshly forked worker takes to catch up (and the primary's
+ * worst event-loop delay while it streams the snapshot), and then keeps loading past 2^24 keys.
+ *
+ * Flags: --keys N (10000000) --beyond N (17000000, 0 to skip) --workers N (CPUs)
+ *        --connections N (128) --heap MB (8192)
+ */
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { startCluster } from './servers';
+
+const { values: flags } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '10000000' },
+    beyond: { type: 'string', default: '17000000' },
+    workers: { type: 'string', default: String(availableParallelism()) },
+    connections: { type: 'string', default: '128' },
+    heap: { type: 'string', default: '8192' },
+  },
+});
+const keys = Number(flags.keys);
+const beyond = Number(flags.beyond);
+const workers = Number(flags.workers);
+const connections = Number(flags.connections);
+
+// 16-byte keys and 16-byte JSON values ("v" plus 13 digits, quoted).
+const keyOf = (i: number): string => `k${String(i).padStart(15, '0')}`;
+const valueOf = (i: number): string => `"v${String(i).padStart(13, '0')}"`;
+
+interface LoadResult {
+  seconds: number;
+  maxLatencyMs: number;
+  slowOver50ms: number;
+}
+
+async function load(
+  origin: string,
+  from: number,
+  to: number,
+): Promise<LoadResult> {
+  const pool = new Pool(origin, { connections });
+  let next = from;
+  let maxLatencyMs = 0;
+  let slowOver50ms = 0;
+  const started = performance.now();
+  let reported = started;
+  const loop = async (): Promise<void> => {
+    while (next < to) {
+      const i = next++;
+      const sent = performance.now();
+      const response = await pool.request({
+        method: 'PUT',
+        path: `/${keyOf(i)}`,
+        body: valueOf(i),
+        headers: { 'content-type': 'application/json' },
+      });
+      await response.body.dump();
+      if (response.statusCode !== 200)
+        throw new Error(`PUT ${keyOf(i)} answered ${response.statusCode}`);
+      const latency = performance.now() - sent;
+      if (latency > maxLatencyMs) maxLatencyMs = latency;
+      if (latency > 50) slowOver50ms++;
+      if (performance.now() - reported > 10_000) {
+        reported = performance.now();
+        const rate = (i - from) / ((reported - started) / 1000);
+        console.log(
+          `  ${i.toLocaleString()} keys, ${rate.toFixed(0)} PUT/s, slowest ${maxLatencyMs.toFixed(1)} ms`,
+        );
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, loop));
+  await pool.close();
+  return {
+    seconds: (performance.now() - started) / 1000,
+    maxLatencyMs,
+    slowOver50ms,
+  };
+}
+
+interface ProcessMemory {
+  role: string;
+  pid: string;
+  rss: number;
+  heapUsed: number;
+}
+
+/** Resident set and V8 heap of every process, from the cluster's aggregated metrics. */
+async function memory(origin: string): Promise<ProcessMemory[]> {
+  const text = await (await fetch(`${origin}/_/metrics`)).text();
+  const byPid = new Map<string, ProcessMemory>();
+  for (const match of text.matchAll(
+    /^(process_resident_memory_bytes|nodejs_heap_size_used_bytes)\{([^}]*)\} (\S+)/gm,
+  )) {
+    const labels = new Map(
+      [...match[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]),
+    );
+    const pid = labels.get('pid') ?? '?';
+    const entry = byPid.get(pid) ?? {
+      role: labels.get('role') ?? '?',
+      pid,
+      rss: 0,
+      heapUsed: 0,
+    };
+    if (match[1] === 'process_resident_memory_bytes')
+      entry.rss = Number(match[3]);
+    else entry.heapUsed = Number(match[3]);
+    byPid.set(pid, entry);
+  }
+  return [...byPid.values()].sort((a, b) => a.role.localeCompare(b.role));
+}
+
+async function stats(
+  origin: string,
+): Promise<{ keys: number; workers: { pid: number; live: boolean }[] }> {
+  return (await (await fetch(`${origin}/_/stats`)).json()) as {
+    keys: number;
+    workers: { pid: number; live: boolean }[];
+  };
+}
+
+async function primaryLoopDelayMaxMs(origin: string): Promise<number> {
+  const text = await (await fetch(`${origin}/_/metrics`)).text();
+  const match =
+    /^nodejs_eventloop_lag_max_seconds\{[^}]*role="primary"[^}]*\} (\S+)/m.exec(
+      text,
+    );
+  return match ? Number(match[1]) * 1000 : NaN;
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `bench:scale: ${keys.toLocaleString()} keys, ${workers} workers, ${connections} connections`,
+  );
+  const cluster = await startCluster(workers, {}, [
+    `--max-old-space-size=${flags.heap}`,
+  ]);
+  try {
+    const before = await memory(cluster.origin);
+    const loaded = await load(cluster.origin, 0, keys);
+    const after = await memory(cluster.origin);
+    console.log(
+      `loaded ${keys.toLocaleString()} keys in ${loaded.seconds.toFixed(1)} s (${(keys / loaded.seconds).toFixed(0)} PUT/s); ` +
+        `slowest request ${loaded.maxLatencyMs.toFixed(1)} ms, ${loaded.slowOver50ms} over 50 ms`,
+    );
+    console.log('memory per key (growth during the load / keys):');
+    for (const end of after) {
+      const start = before.find((b) => b.pid === end.pid);
+      if (!start) continue;
+      console.log(
+        `  ${end.role.padEnd(7)} pid ${end.pid}: rss ${((end.rss - start.rss) / keys).toFixed(0)} B/key (${(end.rss / 2 ** 20).toFixed(0)} MiB), ` +
+          `heap ${((end.heapUsed - start.heapUsed) / keys).toFixed(0)} B/key (${(end.heapUsed / 2 ** 20).toFixed(0)} MiB)`,
+      );
+    }
+
+    const { workers: live } = await stats(cluster.origin);
+    const victim = live[0]!.pid;
+    await primaryLoopDelayMaxMs(cluster.origin);
+    const killedAt = performance.now();
+    process.kill(victim, 'SIGKILL');
+    for (;;) {
+      const now = await stats(cluster.origin).catch(() => undefined);
+      if (
+        now &&
+        now.workers.length === workers &&
+        now.workers.every((w) => w.live && w.pid !== victim)
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const caughtUp = (performance.now() - killedAt) / 1000;
+    const loopDelay = await primaryLoopDelayMaxMs(cluster.origin);
+    console.log(
+      `replacement worker caught up ${caughtUp.toFixed(2)} s after SIGKILL; ` +
+        `primary's worst event-loop delay meanwhile ${loopDelay.toFixed(1)} ms`,
+    );
+
+    if (beyond > keys) {
+      const more = await load(cluster.origin, keys, beyond);
+      const { keys: total } = await stats(cluster.origin);
+      console.log(
+        `kept loading to ${total.toLocaleString()} keys (2^24 = 16,777,216) in ${more.seconds.toFixed(1)} s without error; ` +
+          `slowest request ${more.maxLatencyMs.toFixed(1)} ms`,
+      );
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
