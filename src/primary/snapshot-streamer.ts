@@ -1,25 +1,29 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { LOGGER } from '../config/config.module';
-import { encodeMessage, MessageType, SnapshotEntry } from '../protocol';
-import { AuthoritativeStore, Entry, isLive } from '../store';
+import { encodeMessage, MessageType } from '../protocol';
+import { AuthoritativeStore, isLive } from '../store';
 import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 
-// A chunk closes at this many entries or this many characters of keys and values, whichever
-// comes first, so that building one costs a few milliseconds of the primary's event loop.
+// A chunk closes after the shard that takes it past this many entries or characters of keys
+// and values, so building one costs a few milliseconds of the primary's event loop.
 const CHUNK_ENTRIES = 8192;
 const CHUNK_CHARS = 1 << 20;
+// Chunks handed to the IPC channel and not yet written: enough to keep the worker busy
+// decoding one while the primary encodes the next, few enough to bound the memory.
+const CHUNKS_IN_FLIGHT = 3;
 
 /**
- * Streams the store to a worker that said hello, in chunks, while the primary keeps serving.
+ * Streams the store to a worker that said hello, in chunks of whole shards, while the primary
+ * keeps serving.
  *
- * The store is read through one live iterator while writes go on, so the snapshot is not a
- * point in time. That is fine because every batch published from the snapshot's start revision on
- * reaches the worker too, and the worker replays them over the snapshot with a revision guard.
- * Pending changes are published before each chunk is read, so no entry in a chunk is newer than
- * the batches sent before it.
+ * The store changes between chunks, so the snapshot is not a point in time. That is fine
+ * because every batch published from the snapshot's start revision on reaches the worker too,
+ * and the worker replays them over the snapshot with a revision guard. Pending changes are
+ * published before each chunk is read, so no entry in a chunk is newer than the batches sent
+ * before it.
  */
 @Injectable()
 export class SnapshotStreamer {
@@ -37,29 +41,56 @@ export class SnapshotStreamer {
     this.publisher.flush();
     const revision = this.store.publishedRevision;
     const started = performance.now();
-    const entries = this.store.table.entries.entries();
+    const entries = this.store.table.entries;
+    let shard = 0;
     let sent = 0;
+    let inFlight = 0;
+    let finished = false;
     this.replicas.send(
       link,
       encodeMessage({ type: MessageType.SnapshotBegin, revision }),
     );
     this.logger.info(
-      { worker: link.pid, revision, keys: this.store.table.entries.size },
+      { worker: link.pid, revision, keys: entries.size },
       'snapshot started',
     );
+    const onWritten = (): void => {
+      inFlight--;
+      setImmediate(step);
+    };
     const step = (): void => {
-      if (!link.worker.isConnected()) return;
-      this.publisher.flush();
-      const chunk = readChunk(entries, Date.now());
-      if (chunk.length > 0) {
-        sent += chunk.length;
+      if (finished || !link.worker.isConnected()) return;
+      while (inFlight < CHUNKS_IN_FLIGHT && shard < entries.shardCount) {
+        this.publisher.flush();
+        const chunk: (string | number)[] = [];
+        let chars = 0;
+        const now = Date.now();
+        while (
+          shard < entries.shardCount &&
+          chunk.length < 4 * CHUNK_ENTRIES &&
+          chars < CHUNK_CHARS
+        ) {
+          for (const [key, entry] of entries.shardEntries(shard)) {
+            if (!isLive(entry, now)) continue;
+            chunk.push(key, entry.value, entry.revision, entry.deadline);
+            chars += key.length + entry.value.length;
+          }
+          shard++;
+        }
+        if (chunk.length === 0) continue;
+        sent += chunk.length / 4;
+        inFlight++;
         this.replicas.send(
           link,
           encodeMessage({ type: MessageType.SnapshotChunk, entries: chunk }),
-          () => setImmediate(step),
+          onWritten,
         );
+        // One chunk per turn, so requests from other workers are not held behind the whole store.
         return;
       }
+      if (shard < entries.shardCount || inFlight > 0) return;
+      finished = true;
+      this.publisher.flush();
       this.replicas.send(
         link,
         encodeMessage({ type: MessageType.SnapshotEnd }),
@@ -74,21 +105,4 @@ export class SnapshotStreamer {
     };
     step();
   }
-}
-
-function readChunk(
-  entries: Iterator<[string, Entry]>,
-  now: number,
-): SnapshotEntry[] {
-  const chunk: SnapshotEntry[] = [];
-  let chars = 0;
-  while (chunk.length < CHUNK_ENTRIES && chars < CHUNK_CHARS) {
-    const next = entries.next();
-    if (next.done === true) break;
-    const [key, entry] = next.value;
-    if (!isLive(entry, now)) continue;
-    chunk.push([key, entry.value, entry.revision, entry.deadline]);
-    chars += key.length + entry.value.length;
-  }
-  return chunk;
 }

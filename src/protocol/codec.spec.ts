@@ -84,10 +84,7 @@ describe('protocol codec', () => {
       { type: MessageType.SnapshotBegin, revision: 12 },
       {
         type: MessageType.SnapshotChunk,
-        entries: [
-          ['k', '1', 3, 0],
-          ['l', '"x"', 4, 1.7e12],
-        ],
+        entries: ['k', '1', 3, 0, 'l', '"x"', 4, 1.7e12],
       },
       { type: MessageType.SnapshotEnd },
       {
@@ -141,6 +138,10 @@ describe('protocol codec', () => {
       ['a value that is not an array', raw.pack({ type: 1 })],
       ['an array without a numeric tag', raw.pack(['hello'])],
       ['a truncated record list', raw.pack([MessageType.WriteResults, 1, 0])],
+      [
+        'a snapshot chunk with a partial entry',
+        raw.pack([MessageType.SnapshotChunk, ['k', '1', 3]]),
+      ],
       ['bytes that are not msgpack', Buffer.from([0xc1])],
     ])('%s', (_what, bytes) => {
       expect(() => decodeFrame(bytes)).toThrow(ProtocolError);

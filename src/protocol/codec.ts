@@ -5,7 +5,8 @@ import {
   MessageType,
   QueryKind,
   ReplyStatus,
-  SnapshotEntry,
+  SNAPSHOT_FIELDS,
+  SnapshotEntries,
   WriteRequest,
   WriteResult,
 } from './messages';
@@ -131,7 +132,10 @@ function fromWire(wire: unknown[]): Message {
     case MessageType.QueryResult:
       return { type, id: wire[1] as number, body: wire[2] };
     case MessageType.SnapshotChunk:
-      return { type, entries: wire[1] as SnapshotEntry[] };
+      if (!Array.isArray(wire[1]) || wire[1].length % SNAPSHOT_FIELDS !== 0) {
+        throw new ProtocolError('a snapshot chunk must hold whole entries');
+      }
+      return { type, entries: wire[1] as SnapshotEntries };
     case MessageType.Batch:
       return {
         type,

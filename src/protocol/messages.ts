@@ -65,13 +65,15 @@ export interface WriteResult {
   readonly revision: Revision;
 }
 
-/** One key of a snapshot: key, JSON text, revision of its last write, deadline (0: none). */
-export type SnapshotEntry = [
-  key: string,
-  value: string,
-  revision: Revision,
-  deadline: Milliseconds,
-];
+/**
+ * Snapshot entries laid flat, {@link SNAPSHOT_FIELDS} slots each: key, JSON text, revision of
+ * its last write, deadline (0: none). Flat rather than one array per entry: a 10-million-key
+ * snapshot would otherwise allocate 10 million small arrays on each side.
+ */
+export type SnapshotEntries = readonly (string | number)[];
+
+/** Slots per entry in {@link SnapshotEntries}. */
+export const SNAPSHOT_FIELDS = 4;
 
 /** What a {@link MessageType.Query} or {@link MessageType.Probe} asks for. */
 export type QueryKind = 'stats' | 'digest' | 'metrics';
@@ -116,7 +118,7 @@ export interface SnapshotBegin {
 /** Primary -> worker: some live entries of the snapshot. */
 export interface SnapshotChunk {
   readonly type: typeof MessageType.SnapshotChunk;
-  readonly entries: readonly SnapshotEntry[];
+  readonly entries: SnapshotEntries;
 }
 /** Primary -> worker: the snapshot is complete. */
 export interface SnapshotEnd {
