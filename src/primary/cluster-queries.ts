@@ -4,7 +4,13 @@ import {
   MetricObjectWithValues,
   MetricValue,
 } from 'prom-client';
-import { encodeMessage, MessageType, QueryKind } from '../protocol';
+import {
+  encodeMessage,
+  memoryFigures,
+  MessageType,
+  QueryKind,
+  WorkerStats,
+} from '../protocol';
 import { AuthoritativeStore } from '../store';
 import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
@@ -56,7 +62,7 @@ export class ClusterQueries {
   private async build(kind: QueryKind): Promise<unknown> {
     switch (kind) {
       case 'stats':
-        return this.stats();
+        return this.stats(await this.probe('stats'));
       case 'digest': {
         this.publisher.flush();
         const workers = await this.probe('digest');
@@ -83,9 +89,12 @@ export class ClusterQueries {
     }
   }
 
-  private stats(): object {
+  private stats(answers: { pid: number; body: unknown }[]): object {
     const keys = this.store.liveCount();
     if (this.store.hasPending) this.publisher.schedule();
+    const own = new Map(
+      answers.map(({ pid, body }) => [pid, body as WorkerStats]),
+    );
     const workers = [...this.replicas.all()].map((link) => ({
       pid: link.pid,
       live: link.live,
@@ -95,11 +104,16 @@ export class ClusterQueries {
         ms: Math.round(this.publisher.lagMs(link) * 1000) / 1000,
       },
       uptimeSeconds: Math.round(performance.now() - link.forkedAt) / 1000,
+      memory: own.get(link.pid)?.memory,
     }));
     return {
       keys,
       revision: this.store.revision,
       primaryPid: process.pid,
+      primary: {
+        uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
+        memory: memoryFigures(),
+      },
       workers,
     };
   }
@@ -107,7 +121,12 @@ export class ClusterQueries {
   private updateWorkerGauges(): void {
     this.metrics.workerApplied.reset();
     this.metrics.workerLagRevisions.reset();
+    this.metrics.workerLagSeconds.reset();
     for (const link of this.replicas.all()) {
+      this.metrics.workerLagSeconds.set(
+        { pid: String(link.pid) },
+        this.publisher.lagMs(link) / 1000,
+      );
       this.metrics.workerApplied.set({ pid: String(link.pid) }, link.applied);
       this.metrics.workerLagRevisions.set(
         { pid: String(link.pid) },

@@ -54,6 +54,12 @@ export class PrimaryMetrics {
     labelNames: ['pid'],
     registers: [this.registry],
   });
+  readonly workerLagSeconds = new Gauge({
+    name: 'kv_worker_lag_seconds',
+    help: 'How long ago the oldest batch each worker has not yet confirmed was published.',
+    labelNames: ['pid'],
+    registers: [this.registry],
+  });
   readonly workerLagRevisions = new Gauge({
     name: 'kv_worker_lag_revisions',
     help: 'Revisions each worker is behind the primary.',

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Config } from '../config/config';
 import { ConfigModule, LOGGER } from '../config/config.module';
+import { AuthoritativeStore } from '../store';
 import { ClusterSupervisor } from './cluster-supervisor';
 import { PrimaryModule } from './primary.module';
 import type { Logger } from 'pino';
@@ -20,6 +21,7 @@ export async function runPrimary(config: Config): Promise<void> {
     logger: false,
   });
   const logger = app.get<Logger>(LOGGER);
+  const store = app.get(AuthoritativeStore);
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -30,7 +32,14 @@ export async function runPrimary(config: Config): Promise<void> {
       .shutdown()
       .then(() => app.close())
       .then(() => {
-        logger.info('stopped');
+        logger.info(
+          {
+            revision: store.revision,
+            keys: store.table.entries.size,
+            uptimeSeconds: Math.round(process.uptime()),
+          },
+          'stopped',
+        );
         process.exit(0);
       });
   };

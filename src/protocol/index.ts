@@ -11,4 +11,5 @@
  * holds them, so a worker always serves its own acknowledged writes.
  */
 export * from './codec';
+export * from './memory-figures';
 export * from './messages';

@@ -75,6 +75,18 @@ export type SnapshotEntries = readonly (string | number)[];
 /** Slots per entry in {@link SnapshotEntries}. */
 export const SNAPSHOT_FIELDS = 4;
 
+/** A process's memory, in bytes, as `process.memoryUsage()` reports it. */
+export interface MemoryFigures {
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+}
+
+/** What a worker answers to a `stats` {@link Probe}: its own view of itself. */
+export interface WorkerStats {
+  readonly memory: MemoryFigures;
+}
+
 /** What a {@link MessageType.Query} or {@link MessageType.Probe} asks for. */
 export type QueryKind = 'stats' | 'digest' | 'metrics';
 

@@ -48,13 +48,13 @@ export class JsonErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
-    const error = toHttpError(
-      exception,
-      http.getRequest<FastifyRequest>(),
-      this.maxValueBytes,
-    );
+    const request = http.getRequest<FastifyRequest>();
+    const error = toHttpError(exception, request, this.maxValueBytes);
     if (error === Errors.internal)
-      this.logger.error({ err: exception }, 'unhandled error');
+      this.logger.error(
+        { err: exception, reqId: request.id },
+        'unhandled error',
+      );
     sendError(reply, error);
   }
 }

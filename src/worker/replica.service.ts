@@ -13,7 +13,7 @@ import { PrimaryLink } from './primary-link';
 import { WorkerMetrics } from './worker-metrics';
 
 // How long a revision report may wait when no strong write is waiting for it.
-const LAZY_ACK_MS = 20;
+const LAZY_ACK_MS = 5;
 
 /**
  * This worker's read replica, fed by the primary: a snapshot first, then batches, each change

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { ConfigModule, LOGGER } from '../config/config.module';
 import { EXIT_CANNOT_LISTEN } from '../config/exit-codes';
-import { MessageType, Probe } from '../protocol';
+import { memoryFigures, MessageType, Probe, WorkerStats } from '../protocol';
 import { bearerAuthorizer } from './bearer-auth';
 import { JsonErrorFilter, toHttpError } from './error-mapping';
 import { Errors, HttpError } from './http-errors';
@@ -79,17 +79,24 @@ export async function runWorker(config: Config): Promise<void> {
   link.on<Probe>(MessageType.Probe, (probe) => {
     const answer = (body: unknown): void =>
       link.send({ type: MessageType.ProbeAnswer, id: probe.id, body });
-    if (probe.kind === 'metrics')
-      void metrics.registry.getMetricsAsJSON().then(answer);
-    else if (probe.kind === 'digest')
-      answer({ pid: process.pid, ...replica.digest() });
-    else answer({});
+    switch (probe.kind) {
+      case 'metrics':
+        void metrics.registry.getMetricsAsJSON().then(answer);
+        return;
+      case 'digest':
+        return answer({ pid: process.pid, ...replica.digest() });
+      case 'stats':
+        return answer({ memory: memoryFigures() } satisfies WorkerStats);
+    }
   });
 
   const stop = (): void => {
     if (state.stopping) return;
     state.stopping = true;
-    logger.info('worker stopping: finishing in-flight requests');
+    logger.info(
+      { pendingWrites: link.pendingWrites, revision: replica.revision },
+      'worker stopping: finishing in-flight requests',
+    );
     setTimeout(() => process.exit(0), config.shutdownTimeoutMs).unref();
     void app.close().then(() => process.exit(0));
   };

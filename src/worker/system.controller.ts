@@ -30,25 +30,20 @@ export class SystemController {
     sendJson(reply, 200, '{"status":"ok"}');
   }
 
+  /**
+   * The primary's figures and every worker's (as the primary last heard), plus the answering
+   * worker's pid and the revision its replica holds right now.
+   */
   @Get('stats')
   async stats(@Res() reply: FastifyReply): Promise<void> {
-    const cluster = (await this.primary.query('stats')) as Record<
-      string,
-      unknown
-    >;
-    const memory = process.memoryUsage();
+    const cluster = (await this.primary.query('stats')) as object;
     sendJson(
       reply,
       200,
       JSON.stringify({
         ...cluster,
         pid: process.pid,
-        worker: {
-          pid: process.pid,
-          revision: this.replica.revision,
-          uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
-          memory: { rss: memory.rss, heapUsed: memory.heapUsed },
-        },
+        worker: { pid: process.pid, revision: this.replica.revision },
       }),
     );
   }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { PrimaryLink } from './primary-link';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 
@@ -33,7 +34,15 @@ export class WorkerMetrics {
   });
   private readonly children = new Map<string, Histogram.Internal<string>>();
 
-  constructor() {
+  constructor(link: PrimaryLink) {
+    new Gauge({
+      name: 'kv_forward_queue_depth',
+      help: 'Writes forwarded to the primary and not yet answered.',
+      registers: [this.registry],
+      collect() {
+        this.set(link.pendingWrites);
+      },
+    });
     collectDefaultMetrics({
       register: this.registry,
       labels: { role: 'worker', pid: String(process.pid) },
