@@ -6,6 +6,7 @@
  * Flags: --duration S (10) --warmup S (2) --connections N (50) --rate R (16667)
  *        --seed-duration S (20) --seed-preload N (1000000) --preload N (100000)
  *        --workers N (CPUs) --rounds N (2) --only get,post,mix,seed
+ *        --metrics-cost (also run fanout-kv with KV_HTTP_METRICS=off, to price the metrics)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
@@ -34,6 +35,7 @@ const { values: flags } = parseArgs({
     workers: { type: 'string', default: String(availableParallelism()) },
     rounds: { type: 'string', default: '2' },
     only: { type: 'string', default: 'get,post,mix,seed' },
+    'metrics-cost': { type: 'boolean', default: false },
   },
 });
 const duration = Number(flags.duration);
@@ -53,6 +55,8 @@ let unique = 0;
 const newKey = (tag: string): string =>
   `/${1 + Math.floor(Math.random() * 10000)}-${1 + Math.floor(Math.random() * 10000)}-${tag}${unique++}`;
 
+const slug = (name: string): string => name.replace(/[^a-z0-9]+/gi, '-');
+
 interface Row {
   workload: string;
   server: string;
@@ -64,7 +68,7 @@ async function closed(
   workload: string,
   round: number,
 ): Promise<LoadSummary> {
-  const tag = `${server.name}-${round}-`;
+  const tag = `${slug(server.name)}-${round}-`;
   const next =
     workload === 'get'
       ? () => ({ method: 'GET' as const, path: randomKey() })
@@ -92,7 +96,7 @@ async function seed(
   server: RunningServer,
   round: number,
 ): Promise<LoadSummary> {
-  const tag = `seed-${server.name}-${round}-`;
+  const tag = `seed-${slug(server.name)}-${round}-`;
   return pacedLoad({
     origin: server.origin,
     rate,
@@ -128,6 +132,10 @@ async function main(): Promise<void> {
   const cluster = await startCluster(workers);
   const baseline = await startBaseline();
   const servers = [cluster, baseline];
+  if (flags['metrics-cost']) {
+    const bare = await startCluster(workers, { KV_HTTP_METRICS: 'off' });
+    servers.splice(1, 0, { ...bare, name: 'fanout-kv, metrics off' });
+  }
   const rows: Row[] = [];
   let lag: { p50Ms: number; p99Ms: number; samples: number } | undefined;
   try {

@@ -34,6 +34,8 @@ export interface Config {
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** Whether workers time every request for the HTTP metrics (KV_HTTP_METRICS=off to skip). */
+  readonly httpMetrics: boolean;
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
 }
@@ -83,6 +85,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
     );
   }
+  const httpMetricsRaw = (env.KV_HTTP_METRICS ?? '').trim() || 'on';
+  if (httpMetricsRaw !== 'on' && httpMetricsRaw !== 'off') {
+    throw new ConfigError(
+      `KV_HTTP_METRICS must be on or off, got ${JSON.stringify(httpMetricsRaw)}`,
+    );
+  }
   const authToken =
     env.KV_AUTH_TOKEN === undefined || env.KV_AUTH_TOKEN === ''
       ? undefined
@@ -119,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     headersTimeoutMs: int('KV_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     requestTimeoutMs: int('KV_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
     keepAliveTimeoutMs: int('KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    httpMetrics: httpMetricsRaw === 'on',
     logLevel,
   };
   return Object.freeze(config);

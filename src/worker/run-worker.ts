@@ -163,6 +163,16 @@ function installHooks(
       },
     );
   }
+  if (!config.httpMetrics) {
+    fastify.addHook(
+      'onRequest',
+      (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+        reply.header('x-request-id', request.id);
+        done();
+      },
+    );
+    return;
+  }
   fastify.addHook(
     'onRequest',
     (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
