@@ -12,6 +12,11 @@ describe('loadConfig', () => {
       maxValueBytes: 1_048_576,
       reconcileIntervalMs: 0,
       logLevel: 'info',
+      dataDir: undefined,
+      fsync: 'everysec',
+      snapshotLogRatio: 2,
+      snapshotMinLogBytes: 64 * 1_048_576,
+      allowTruncate: false,
     });
     expect(config.workers).toBeGreaterThanOrEqual(1);
   });
@@ -37,6 +42,24 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the durability settings', () => {
+    expect(
+      loadConfig({
+        KV_DATA_DIR: '/var/lib/kv',
+        KV_FSYNC: 'always',
+        KV_SNAPSHOT_LOG_RATIO: '3',
+        KV_SNAPSHOT_MIN_LOG_BYTES: '1024',
+        KV_ALLOW_TRUNCATE: 'on',
+      }),
+    ).toMatchObject({
+      dataDir: '/var/lib/kv',
+      fsync: 'always',
+      snapshotLogRatio: 3,
+      snapshotMinLogBytes: 1024,
+      allowTruncate: true,
+    });
+  });
+
   it('is frozen', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });
@@ -49,6 +72,9 @@ describe('loadConfig', () => {
     ['KV_MAX_KEYS', '-1', /KV_MAX_KEYS must be a whole number/],
     ['KV_MAX_KEYS', '0', /KV_MAX_KEYS must be from 1/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL must be one of/],
+    ['KV_FSYNC', 'sometimes', /KV_FSYNC must be one of always, everysec, no/],
+    ['KV_ALLOW_TRUNCATE', 'yes', /KV_ALLOW_TRUNCATE must be on or off/],
+    ['KV_SNAPSHOT_LOG_RATIO', '0', /KV_SNAPSHOT_LOG_RATIO must be from 1/],
   ])('refuses %s=%s with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { FSYNC_POLICIES, FsyncPolicy } from '../persistence/append-log';
 
 /**
  * Every setting of the server, read once from the environment, validated and frozen.
@@ -38,6 +39,16 @@ export interface Config {
   readonly httpMetrics: boolean;
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
+  /** Where the log and snapshots live; undefined: in memory only. */
+  readonly dataDir: string | undefined;
+  /** When the log is fsynced (KV_FSYNC). */
+  readonly fsync: FsyncPolicy;
+  /** A snapshot is written once the log is this many times the size of the last snapshot... */
+  readonly snapshotLogRatio: number;
+  /** ...and at least this many bytes. */
+  readonly snapshotMinLogBytes: number;
+  /** Start from the data before damage in the middle of a log, dropping the rest. */
+  readonly allowTruncate: boolean;
 }
 
 /** Thrown for a setting that cannot be used; its message names the variable and the fix. */
@@ -85,12 +96,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
     );
   }
-  const httpMetricsRaw = (env.KV_HTTP_METRICS ?? '').trim() || 'on';
-  if (httpMetricsRaw !== 'on' && httpMetricsRaw !== 'off') {
+  const onOff = (name: string, fallback: 'on' | 'off'): boolean => {
+    const raw = (env[name] ?? '').trim() || fallback;
+    if (raw !== 'on' && raw !== 'off') {
+      throw new ConfigError(
+        `${name} must be on or off, got ${JSON.stringify(raw)}`,
+      );
+    }
+    return raw === 'on';
+  };
+  const fsync = ((env.KV_FSYNC ?? '').trim() || 'everysec') as FsyncPolicy;
+  if (!FSYNC_POLICIES.includes(fsync)) {
     throw new ConfigError(
-      `KV_HTTP_METRICS must be on or off, got ${JSON.stringify(httpMetricsRaw)}`,
+      `KV_FSYNC must be one of ${FSYNC_POLICIES.join(', ')}, got ${JSON.stringify(fsync)}`,
     );
   }
+  const dataDir = (env.KV_DATA_DIR ?? '').trim() || undefined;
   const authToken =
     env.KV_AUTH_TOKEN === undefined || env.KV_AUTH_TOKEN === ''
       ? undefined
@@ -127,8 +148,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     headersTimeoutMs: int('KV_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     requestTimeoutMs: int('KV_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
     keepAliveTimeoutMs: int('KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
-    httpMetrics: httpMetricsRaw === 'on',
+    httpMetrics: onOff('KV_HTTP_METRICS', 'on'),
     logLevel,
+    dataDir,
+    fsync,
+    snapshotLogRatio: int('KV_SNAPSHOT_LOG_RATIO', 2, 1, 1000),
+    snapshotMinLogBytes: int(
+      'KV_SNAPSHOT_MIN_LOG_BYTES',
+      64 * 1_048_576,
+      0,
+      2 ** 50,
+    ),
+    allowTruncate: onOff('KV_ALLOW_TRUNCATE', 'off'),
   };
   return Object.freeze(config);
 }

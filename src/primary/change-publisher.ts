@@ -7,7 +7,9 @@ import {
   ReplyStatus,
   WriteResult,
 } from '../protocol';
-import { AuthoritativeStore, Revision, batchEnd } from '../store';
+import { encodeBatchFrame } from '../persistence';
+import { AuthoritativeStore, ChangeBatch, Revision, batchEnd } from '../store';
+import { Durability } from './durability';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 
@@ -27,6 +29,10 @@ const PUBLISH_HISTORY = 1024;
  *
  * Strong writes are answered when every live replica reports the write applied, or with
  * Unconfirmed once `strongWriteTimeoutMs` has passed.
+ *
+ * With KV_DATA_DIR set, each batch is appended to the log before it goes anywhere. With
+ * KV_FSYNC=always the batch and the answers wait for the fsync that covers it (group commit:
+ * one fsync for every batch flushed while the previous one ran); they are sent in order.
  */
 @Injectable()
 export class ChangePublisher implements OnModuleDestroy {
@@ -40,6 +46,7 @@ export class ChangePublisher implements OnModuleDestroy {
     private readonly store: AuthoritativeStore,
     private readonly replicas: ReplicaSet,
     private readonly metrics: PrimaryMetrics,
+    private readonly durability: Durability,
     @Inject(CONFIG) private readonly config: Config,
   ) {
     this.strongTimer = setInterval(
@@ -88,7 +95,9 @@ export class ChangePublisher implements OnModuleDestroy {
     const started = performance.now();
     const batch = this.store.takeBatch();
     let batchBytes: Buffer | undefined;
+    const log = this.durability.log;
     if (batch !== undefined) {
+      log?.append(encodeBatchFrame(batch));
       batchBytes = encodeMessage({
         type: MessageType.Batch,
         from: batch.from,
@@ -103,6 +112,16 @@ export class ChangePublisher implements OnModuleDestroy {
     if (batchBytes === undefined && this.replies.size === 0) return;
     const replies = this.replies;
     this.replies = new Map();
+    if (log === undefined) this.send(batch, batchBytes, replies, started);
+    else log.afterDurable(() => this.send(batch, batchBytes, replies, started));
+  }
+
+  private send(
+    batch: ChangeBatch | undefined,
+    batchBytes: Buffer | undefined,
+    replies: Map<ReplicaLink, WriteResult[]>,
+    started: number,
+  ): void {
     for (const link of this.replicas.all()) {
       const results = replies.get(link);
       const resultBytes =

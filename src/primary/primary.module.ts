@@ -5,13 +5,19 @@ import { AuthoritativeStore } from '../store';
 import { ChangePublisher } from './change-publisher';
 import { ClusterQueries } from './cluster-queries';
 import { ClusterSupervisor } from './cluster-supervisor';
+import { Durability } from './durability';
 import { ExpiryLoop } from './expiry-loop';
+import { LogRewriter } from './log-rewriter';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaSet } from './replica-set';
 import { SnapshotStreamer } from './snapshot-streamer';
 import { WorkerMessages } from './worker-messages';
 
-/** The primary: the authoritative store, its loops, and the workers it feeds. */
+/**
+ * The primary: the authoritative store, its durability on disk (KV_DATA_DIR), its loops, and
+ * the workers it feeds. {@link Durability} loads the data directory in onModuleInit, so the
+ * store is whole before {@link ClusterSupervisor} forks a worker in onApplicationBootstrap.
+ */
 @Module({
   providers: [
     {
@@ -21,12 +27,14 @@ import { WorkerMessages } from './worker-messages';
         new AuthoritativeStore({ clock: Date.now, maxKeys: config.maxKeys }),
     },
     PrimaryMetrics,
+    Durability,
     ReplicaSet,
     ChangePublisher,
     SnapshotStreamer,
     ClusterQueries,
     WorkerMessages,
     ExpiryLoop,
+    LogRewriter,
     ClusterSupervisor,
   ],
 })

@@ -798,6 +798,59 @@ describe('AuthoritativeStore', () => {
     });
   });
 
+  describe('restoring from disk', () => {
+    it('loads entries, replays batches over them with the revision guard, and continues', () => {
+      const store = newStore();
+      // A snapshot taken at revision 2 while writes went on: 'b' was caught at revision 4.
+      store.loadEntry('a', '1', 1, NO_DEADLINE);
+      store.loadEntry('b', 'new', 4, 1_000_500);
+      store.replayBatch({
+        from: 3,
+        changes: [setChange('b', 'old'), setChange('b', 'new', 1_000_500)],
+      });
+      store.replayBatch({ from: 5, changes: [deleteChange('a')] });
+      store.restored(5);
+      expect(store.revision).toBe(5);
+      expect(store.publishedRevision).toBe(5);
+      expect(store.hasPending).toBe(false);
+      expect(store.get('a')).toBeUndefined();
+      expect(store.get('b')).toEqual(new Entry('new', 4, 1_000_500));
+      expect(store.execute(put('c', '1'))).toEqual(ok(6));
+      expect(store.takeBatch()?.from).toBe(6);
+    });
+
+    it('reaps restored keys at their deadlines, which stay absolute', () => {
+      const store = newStore();
+      store.loadEntry('gone', '1', 1, 999_999);
+      store.loadEntry('later', '1', 2, 1_000_100);
+      store.loadEntry('forever', '1', 3, NO_DEADLINE);
+      store.restored(3);
+      expect(store.reapExpired()).toBe(1);
+      expect(changesOf(store)).toEqual([deleteChange('gone')]);
+      now += 100;
+      expect(store.reapExpired()).toBe(1);
+      expect(changesOf(store)).toEqual([deleteChange('later')]);
+      expect(store.liveCount()).toBe(1);
+    });
+
+    it('never hands out a revision an entry already holds', () => {
+      const store = newStore();
+      store.loadEntry('a', '1', 9, NO_DEADLINE);
+      store.restored(7);
+      expect(store.revision).toBe(9);
+      expect(store.execute(put('b', '1'))).toEqual(ok(10));
+    });
+
+    it('refuses to restore a store that has written', () => {
+      const store = newStore();
+      store.execute(put('a', '1'));
+      expect(() => store.loadEntry('b', '1', 1, NO_DEADLINE)).toThrow(
+        /before its first write/,
+      );
+      expect(() => store.restored(1)).toThrow(/before its first write/);
+    });
+  });
+
   describe('takeBatch', () => {
     it('returns undefined when nothing is pending', () => {
       const store = newStore();

@@ -140,6 +140,49 @@ export class AuthoritativeStore {
     return reaped;
   }
 
+  /**
+   * Restoring from disk, step 1: adds one entry of a snapshot as it was stored. Only for a fresh
+   * store, before {@link restored}.
+   */
+  loadEntry(
+    key: string,
+    value: string,
+    revision: Revision,
+    deadline: Milliseconds,
+  ): void {
+    this.assertRestoring();
+    this.table.entries.set(key, new Entry(value, revision, deadline));
+  }
+
+  /**
+   * Restoring from disk, step 2: replays a logged batch with the table's revision guard, so a
+   * log that overlaps a snapshot written while writes went on never takes an entry back.
+   */
+  replayBatch(batch: ChangeBatch): void {
+    this.assertRestoring();
+    batch.changes.forEach((change, i) =>
+      this.table.applyChange(change, batch.from + i),
+    );
+  }
+
+  /**
+   * Restoring from disk, step 3: the store continues from `revision` (or from the newest entry,
+   * if one is newer, so a revision is never handed out twice) as if it had published everything
+   * up to it. Rebuilds the deadline queue; expired keys are left for {@link reapExpired}.
+   */
+  restored(revision: Revision): void {
+    this.assertRestoring();
+    let newest = revision;
+    for (const [key, entry] of this.table.entries.entries()) {
+      if (entry.revision > newest) newest = entry.revision;
+      if (entry.deadline === NO_DEADLINE) continue;
+      this.keysWithDeadline++;
+      this.expiry.push(entry.deadline, key);
+    }
+    this.currentRevision = newest;
+    this.published = newest;
+  }
+
   /** Hands out every change applied since the last call, or undefined when there is none. */
   takeBatch(): ChangeBatch | undefined {
     if (this.pending.length === 0) return undefined;
@@ -150,6 +193,12 @@ export class AuthoritativeStore {
     this.pending = [];
     this.published = this.currentRevision;
     return batch;
+  }
+
+  private assertRestoring(): void {
+    if (this.currentRevision !== 0 || this.pending.length > 0) {
+      throw new Error('a store can be restored only before its first write');
+    }
   }
 
   private isFullFor(key: string): boolean {
