@@ -7,8 +7,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 export function bearerAuthorizer(
   token: string,
 ): (header: string | undefined) => boolean {
-  const expected = createHash('sha256').update(`Bearer ${token}`).digest();
-  return (header) =>
-    header !== undefined &&
-    timingSafeEqual(createHash('sha256').update(header).digest(), expected);
+  const expected = createHash('sha256').update(token).digest();
+  return (header) => {
+    // RFC 9110: the scheme name is case-insensitive.
+    const match = header === undefined ? null : /^bearer +(.*)$/i.exec(header);
+    if (match === null) return false;
+    const given = createHash('sha256').update(match[1]!).digest();
+    return timingSafeEqual(given, expected);
+  };
 }

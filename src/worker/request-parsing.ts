@@ -32,7 +32,7 @@ export function checkKey(key: string, maxBytes: number): HttpError | undefined {
 
 /** Parses a `:ttl` path segment: decimal digits only, 1 to {@link MAX_TTL} milliseconds. */
 export function parseTtl(raw: string): number | HttpError {
-  if (!/^[0-9]{1,12}$/.test(raw)) return Errors.invalidTtl;
+  if (!/^[0-9]+$/.test(raw)) return Errors.invalidTtl;
   const ttl = Number(raw);
   return ttl >= 1 && ttl <= MAX_TTL ? ttl : Errors.invalidTtl;
 }
