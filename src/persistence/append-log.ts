@@ -1,10 +1,10 @@
 import {
+  close,
   closeSync,
   fdatasync,
-  fdatasyncSync,
   fstatSync,
   openSync,
-  writeSync,
+  write,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { syncDir } from './data-dir';
@@ -26,134 +26,261 @@ export const FSYNC_POLICIES: readonly FsyncPolicy[] = [
 const EVERYSEC_MS = 1000;
 
 /**
- * The append-only log file the primary writes every committed batch to. Frames are written
- * synchronously (a copy into the page cache, microseconds), so a batch is in the file before
- * anything else happens; only fsync is asynchronous, and at most one runs at a time.
+ * Unwritten bytes past which {@link AppendLog.overloaded} says so. The log itself never refuses a
+ * frame; {@link ChangePublisher} stops taking batches from the store until the queue is written.
+ */
+export const MAX_UNWRITTEN_BYTES = 64 * 1024 * 1024;
+
+// Frames queued for one file, in order. The first segment is the file being written; a later
+// one exists only after a rotation, and is not written until the earlier file is fsynced.
+interface Segment {
+  readonly fd: number;
+  frames: Buffer[];
+  bytes: number;
+}
+
+interface SyncWaiter {
+  // Position (bytes appended over the log's life, all files together) it waits for.
+  readonly upTo: number;
+  readonly done: () => void;
+  readonly failed?: (error: Error) => void;
+}
+
+/**
+ * The append-only log file the primary writes every committed batch to. Nothing here blocks the
+ * event loop: frames are queued in memory and written by asynchronous `write`s on the thread
+ * pool, one in flight at a time, each taking everything queued meanwhile as one buffer (so the
+ * order is the order of {@link append}). fsync is asynchronous too, at most one at a time; a
+ * write and an fsync may run together, and an fsync only covers the bytes whose write had ended
+ * before it started.
+ *
+ * Positions count bytes appended since the log was opened, across files: `appended` (queued),
+ * `written` (in the page cache), `synced` (covered by an ended fsync).
  */
 export class AppendLog {
-  private fd: number;
+  private segments: Segment[];
   private bytes: number;
-  private dirty = false;
+  private appended = 0;
+  private written = 0;
+  private synced = 0;
+  private writing = false;
   private syncing = false;
-  // Callbacks waiting for an fsync that starts after the current one.
-  private waiting: (() => void)[] = [];
-  // A rotated-out descriptor, closed when the fsync running on it ends.
-  private retired: number | undefined;
+  private failure: Error | undefined;
+  private closed = false;
+  // Waiting for their bytes to be written; then for an fsync covering them.
+  private writeWaiters: SyncWaiter[] = [];
+  private syncWaiters: SyncWaiter[] = [];
   private readonly timer: NodeJS.Timeout | undefined;
 
   /**
    * Opens (or creates) the log at `path` for appending. `onError` gets a failed write or fsync:
-   * the log can no longer promise anything, so the caller is expected to stop.
+   * the log can no longer promise anything, so the caller is expected to stop. After one, the
+   * log writes nothing more and releases no callback.
    */
   constructor(
     path: string,
     private readonly policy: FsyncPolicy,
     private readonly onError: (error: Error) => void,
   ) {
-    this.fd = AppendLog.openFile(path);
-    this.bytes = fstatSync(this.fd).size;
+    const fd = AppendLog.openFile(path);
+    this.segments = [{ fd, frames: [], bytes: 0 }];
+    this.bytes = fstatSync(fd).size;
     if (policy === 'everysec') {
       this.timer = setInterval(() => {
-        if (this.dirty && !this.syncing) this.startSync();
+        if (!this.syncing && this.written > this.synced) this.startSync();
       }, EVERYSEC_MS);
       this.timer.unref();
     }
   }
 
-  /** Bytes in the current log file. */
+  /** Bytes in the current log file, counting frames queued but not yet written. */
   get size(): number {
     return this.bytes;
   }
 
-  /** Appends `frame` to the file (not yet fsynced). */
+  /** Bytes appended but not yet written to a file. */
+  get unwritten(): number {
+    return this.appended - this.written;
+  }
+
+  /** Whether more than {@link MAX_UNWRITTEN_BYTES} wait to be written: stop appending a while. */
+  get overloaded(): boolean {
+    return this.unwritten > MAX_UNWRITTEN_BYTES;
+  }
+
+  /** Queues `frame` for the current file; it is written soon, in order (not yet fsynced). */
   append(frame: Buffer): void {
-    try {
-      for (let at = 0; at < frame.length;)
-        at += writeSync(this.fd, frame, at, frame.length - at);
-    } catch (error) {
-      this.onError(error as Error);
+    if (this.failure !== undefined) return;
+    if (this.closed) {
+      this.fail(new Error('append to a closed log'));
       return;
     }
+    const tail = this.segments[this.segments.length - 1]!;
+    tail.frames.push(frame);
+    tail.bytes += frame.length;
     this.bytes += frame.length;
-    this.dirty = true;
+    this.appended += frame.length;
+    this.pump();
   }
 
   /**
    * Runs `callback` once what was appended so far may be acknowledged: with `always`, after an
-   * fsync that covers it; with the other policies, now. Callbacks run in the order given.
+   * fsync that started once it was written; with the other policies, once it is written to the
+   * file (so a crash of the process alone loses nothing acknowledged). At once when that is
+   * already so. Callbacks run in the order given.
    */
   afterDurable(callback: () => void): void {
-    if (this.policy === 'always') this.whenSynced(callback);
-    else callback();
+    if (this.policy === 'always')
+      this.whenSynced({ upTo: this.appended, done: callback });
+    else this.afterWritten(callback);
   }
 
-  /** Resolves once everything appended so far is fsynced, whatever the policy. */
-  sync(): Promise<void> {
-    return new Promise((resolve) => this.whenSynced(resolve));
+  /** Runs `callback` once everything appended so far is written to the file (not fsynced). */
+  afterWritten(callback: () => void): void {
+    if (this.written >= this.appended && this.failure === undefined) callback();
+    else this.writeWaiters.push({ upTo: this.appended, done: callback });
   }
 
   /**
-   * Continues in a new file at `path`. The old one is fsynced first, so a crash can never leave
-   * a later file holding batches that an earlier one lost.
+   * Resolves once everything appended so far is written and fsynced, whatever the policy;
+   * rejects if the log fails first.
+   */
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.whenSynced({ upTo: this.appended, done: resolve, failed: reject }),
+    );
+  }
+
+  /**
+   * Continues in a new file at `path`: frames appended from now on go there. The frames queued
+   * for the old file are written to it first, then it is fsynced and closed, and only then is
+   * anything written to the new one, so a crash can never leave a later file holding batches
+   * that an earlier one lost. Does not wait for any of it.
    */
   rotate(path: string): void {
-    const fd = AppendLog.openFile(path);
+    let fd: number;
     try {
-      fdatasyncSync(this.fd);
+      fd = AppendLog.openFile(path);
     } catch (error) {
-      closeSync(fd);
-      this.onError(error as Error);
+      this.fail(error as Error);
       return;
     }
-    if (this.syncing) this.retired = this.fd;
-    else closeSync(this.fd);
-    this.fd = fd;
+    this.segments.push({ fd, frames: [], bytes: 0 });
     this.bytes = fstatSync(fd).size;
-    // Everything appended so far is on disk: callbacks waiting for it need no new fsync.
-    this.dirty = false;
+    this.pump();
   }
 
-  /** fsyncs and closes the file. */
-  close(): void {
+  /** Writes what is queued, fsyncs and closes the file(s). */
+  async close(): Promise<void> {
     clearInterval(this.timer);
-    fdatasyncSync(this.fd);
-    closeSync(this.fd);
+    try {
+      if (this.failure === undefined) await this.sync();
+    } finally {
+      this.closed = true;
+      for (const { fd } of this.segments.splice(0)) closeSync(fd);
+    }
   }
 
-  private whenSynced(callback: () => void): void {
-    if (!this.dirty && !this.syncing) {
-      callback();
+  private whenSynced(waiter: SyncWaiter): void {
+    if (this.failure !== undefined) {
+      waiter.failed?.(this.failure);
       return;
     }
-    this.waiting.push(callback);
-    if (!this.syncing) this.startSync();
+    if (this.synced >= waiter.upTo) {
+      waiter.done();
+      return;
+    }
+    this.syncWaiters.push(waiter);
+    this.pump();
+  }
+
+  /** Starts whatever can start now: the next write, the retirement of a rotated file, an fsync. */
+  private pump(): void {
+    if (this.failure !== undefined || this.segments.length === 0) return;
+    const head = this.segments[0]!;
+    if (!this.writing) {
+      if (head.frames.length > 0) this.startWrite(head);
+      else if (this.segments.length > 1 && !this.syncing) this.retire(head);
+    }
+    const next = this.syncWaiters[0];
+    if (
+      !this.syncing &&
+      next !== undefined &&
+      next.upTo <= this.written &&
+      next.upTo > this.synced
+    )
+      this.startSync();
+  }
+
+  private startWrite(head: Segment): void {
+    const frames = head.frames;
+    const length = head.bytes;
+    head.frames = [];
+    head.bytes = 0;
+    const buffer =
+      frames.length === 1 ? frames[0]! : Buffer.concat(frames, length);
+    this.writing = true;
+    const writeFrom = (at: number): void => {
+      write(head.fd, buffer, at, length - at, null, (error, count) => {
+        if (error) return this.fail(error);
+        if (at + count < length) return writeFrom(at + count);
+        this.writing = false;
+        this.written += length;
+        AppendLog.release(this.writeWaiters, this.written);
+        this.pump();
+      });
+    };
+    writeFrom(0);
+  }
+
+  // The head file is fully written and a newer one waits: fsync it, close it, move on.
+  private retire(head: Segment): void {
+    this.writing = true;
+    this.syncing = true;
+    fdatasync(head.fd, (error) => {
+      if (error) return this.fail(error);
+      close(head.fd, (closeError) => {
+        if (closeError) return this.fail(closeError);
+        this.segments.shift();
+        this.writing = false;
+        this.syncing = false;
+        // Every byte written so far was in that file.
+        this.synced = this.written;
+        AppendLog.release(this.syncWaiters, this.synced);
+        this.pump();
+      });
+    });
   }
 
   private startSync(): void {
-    const callbacks = this.waiting;
-    this.waiting = [];
+    const upTo = this.written;
     this.syncing = true;
-    this.dirty = false;
-    fdatasync(this.fd, (error) => {
+    fdatasync(this.segments[0]!.fd, (error) => {
+      if (error) return this.fail(error);
       this.syncing = false;
-      if (this.retired !== undefined) {
-        closeSync(this.retired);
-        this.retired = undefined;
-      }
-      if (error) {
-        this.onError(error);
-        return;
-      }
-      for (const callback of callbacks) callback();
-      if (this.waiting.length === 0) return;
-      if (this.dirty) this.startSync();
-      else {
-        // Queued while that fsync ran, with nothing appended since: it covered them.
-        const covered = this.waiting;
-        this.waiting = [];
-        for (const callback of covered) callback();
-      }
+      if (upTo > this.synced) this.synced = upTo;
+      AppendLog.release(this.syncWaiters, this.synced);
+      this.pump();
     });
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    clearInterval(this.timer);
+    this.writeWaiters = [];
+    const waiters = this.syncWaiters;
+    this.syncWaiters = [];
+    for (const waiter of waiters) waiter.failed?.(error);
+    this.onError(error);
+  }
+
+  // Runs, in order, the waiters whose position is reached; they are sorted by position.
+  private static release(waiters: SyncWaiter[], reached: number): void {
+    let count = 0;
+    while (count < waiters.length && waiters[count]!.upTo <= reached) count++;
+    if (count === 0) return;
+    for (const waiter of waiters.splice(0, count)) waiter.done();
   }
 
   private static openFile(path: string): number {

@@ -30,9 +30,12 @@ const PUBLISH_HISTORY = 1024;
  * Strong writes are answered when every live replica reports the write applied, or with
  * Unconfirmed once `strongWriteTimeoutMs` has passed.
  *
- * With KV_DATA_DIR set, each batch is appended to the log before it goes anywhere. With
- * KV_FSYNC=always the batch and the answers wait for the fsync that covers it (group commit:
- * one fsync for every batch flushed while the previous one ran); they are sent in order.
+ * With KV_DATA_DIR set, each batch is appended to the log before it goes anywhere; the log
+ * writes it off the event loop. The batch and the answers wait until it is written (a crash of
+ * the process alone then loses nothing acknowledged), and with KV_FSYNC=always for the fsync
+ * that covers it (group commit: one fsync for every batch written while the previous one ran);
+ * they are sent in order. While the log has more than MAX_UNWRITTEN_BYTES unwritten, no batch
+ * is taken from the store.
  */
 @Injectable()
 export class ChangePublisher implements OnModuleDestroy {
@@ -93,9 +96,15 @@ export class ChangePublisher implements OnModuleDestroy {
   flush(): void {
     this.scheduled = false;
     const started = performance.now();
+    const log = this.durability.log;
+    if (log?.overloaded) {
+      // Backpressure: more than MAX_UNWRITTEN_BYTES of the log wait for the disk. The changes
+      // stay in the store (and the writes unanswered, so clients slow down) until it is written.
+      log.afterWritten(() => this.schedule());
+      return;
+    }
     const batch = this.store.takeBatch();
     let batchBytes: Buffer | undefined;
-    const log = this.durability.log;
     if (batch !== undefined) {
       log?.append(encodeBatchFrame(batch));
       batchBytes = encodeMessage({

@@ -121,11 +121,15 @@ export class Durability implements OnModuleInit, OnApplicationShutdown {
     syncDir(dir);
   }
 
-  onApplicationShutdown(): void {
-    this.appendLog?.close();
-    // A flush that still runs before the process exits must not write to the closed file.
+  async onApplicationShutdown(): Promise<void> {
+    const log = this.appendLog;
+    // A flush that still runs before the process exits must not append to the closing log.
     this.appendLog = undefined;
-    this.lock?.release();
+    try {
+      await log?.close();
+    } finally {
+      this.lock?.release();
+    }
   }
 
   private fail(error: Error): void {
