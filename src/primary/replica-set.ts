@@ -77,12 +77,15 @@ export class ReplicaSet {
       if (onWritten) setImmediate(onWritten);
       return;
     }
+    // What was still unwritten before this message is the worker's backlog: one large message
+    // (a 1 MiB value, a snapshot chunk) is not a sign of a stalled reader.
+    const backlog = link.backlogBytes;
     link.backlogBytes += bytes.length;
     link.worker.send(bytes, undefined, () => {
       link.backlogBytes -= bytes.length;
       onWritten?.();
     });
-    if (link.backlogBytes > this.config.maxReplicaBacklogBytes) {
+    if (link.live && backlog > this.config.maxReplicaBacklogBytes) {
       this.recycle(
         link,
         'replication backlog over KV_MAX_REPLICA_BACKLOG_BYTES',

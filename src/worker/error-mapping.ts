@@ -49,6 +49,12 @@ export class JsonErrorFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const reply = http.getResponse<FastifyReply>();
     const request = http.getRequest<FastifyRequest>();
+    // A client that went away mid-request (Fastify's "aborted" error) is not the server's
+    // fault, and there is nobody left to answer.
+    if (request.raw.aborted || request.raw.socket?.destroyed) {
+      this.logger.debug({ reqId: request.id }, 'client went away mid-request');
+      return;
+    }
     const error = toHttpError(exception, request, this.maxValueBytes);
     if (error === Errors.internal)
       this.logger.error(

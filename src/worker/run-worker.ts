@@ -24,6 +24,9 @@ import { WorkerMetrics } from './worker-metrics';
 import { WorkerModule } from './worker.module';
 import { WorkerState } from './worker-state';
 
+// How long a socket refused by the HTTP parser may linger after its error answer.
+const CLIENT_ERROR_LINGER_MS = 1000;
+
 /**
  * Starts a worker: loads the replica from the primary, then serves HTTP on the shared port.
  * Exits at once if the primary goes away, so it never serves stale data on its own.
@@ -225,4 +228,9 @@ function answerClientError(
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `connection: close\r\n\r\n${body}`,
   );
+  // Server sockets allow half-open connections: a client that never closes its side would
+  // keep this one forever, so it goes once the answer had a moment to leave.
+  const timer = setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
