@@ -13,18 +13,7 @@ import {
   WriteOutcome,
   WriteStatus,
 } from './write-command';
-
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './seeded-random.spec-support';
 
 /**
  * `expect(actual).toEqual(expected)`, but cheap when they are equal (JSON text compared first):
