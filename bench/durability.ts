@@ -17,7 +17,7 @@ import {
   snapshotPath,
   writeSnapshot,
 } from '../src/persistence';
-import { Entry, NO_DEADLINE, ShardedMap } from '../src/store';
+import { Entry, KvTable, NO_DEADLINE } from '../src/store';
 import { closedLoad } from './closed-load';
 import { freePort, ROOT, startCluster } from './servers';
 
@@ -66,20 +66,15 @@ async function throughput(): Promise<void> {
 
 /** Writes `count` keys as one snapshot file, the way the primary does. */
 async function makeSnapshot(dir: string, count: number): Promise<number> {
-  const entries = new ShardedMap<Entry>();
+  const table = new KvTable();
   for (let i = 1; i <= count; i++)
-    entries.set(keyOf(i), new Entry(valueOf(i), i, NO_DEADLINE));
-  const written = await writeSnapshot(
-    snapshotPath(dir, count),
-    count,
-    entries,
-    {
-      clock: Date.now,
-      beforeChunk: () => undefined,
-      beforeCommit: () => Promise.resolve(),
-      cancelled: () => false,
-    },
-  );
+    table.entries.set(keyOf(i), new Entry(valueOf(i), i, NO_DEADLINE));
+  const written = await writeSnapshot(snapshotPath(dir, count), count, table, {
+    clock: Date.now,
+    beforeChunk: () => undefined,
+    beforeCommit: () => Promise.resolve(),
+    cancelled: () => false,
+  });
   return written.bytes;
 }
 

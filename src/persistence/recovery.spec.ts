@@ -92,7 +92,7 @@ describe('recover', () => {
     const written = await writeSnapshot(
       snapshotPath(dir, revision),
       revision,
-      live.table.entries,
+      live.table,
       {
         clock,
         // Writes land between chunks, as they do on the primary.

@@ -1,13 +1,6 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import {
-  Clock,
-  Entry,
-  isLive,
-  Milliseconds,
-  Revision,
-  ShardedMap,
-} from '../store';
+import { Clock, Milliseconds, Revision, KvTable } from '../store';
 import { syncDir } from './data-dir';
 import { scanFrameFile } from './frame-file';
 import {
@@ -64,7 +57,7 @@ export class SnapshotCancelledError extends Error {
 export async function writeSnapshot(
   path: string,
   revision: Revision,
-  entries: ShardedMap<Entry>,
+  table: KvTable,
   options: SnapshotWriteOptions,
 ): Promise<SnapshotWritten> {
   const temporary = `${path}.tmp`;
@@ -79,27 +72,21 @@ export async function writeSnapshot(
   try {
     await write([HEADER, VERSION, revision]);
     let shard = 0;
-    while (shard < entries.shardCount) {
+    while (shard < table.entries.shardCount) {
       if (options.cancelled())
         throw new SnapshotCancelledError('snapshot cancelled');
       options.beforeChunk();
       const chunk: unknown[] = [ENTRIES];
-      let chars = 0;
-      const now: Milliseconds = options.clock();
-      while (
-        shard < entries.shardCount &&
-        chunk.length < ENTRY_FIELDS * CHUNK_ENTRIES &&
-        chars < CHUNK_CHARS
-      ) {
-        for (const [key, entry] of entries.shardEntries(shard)) {
-          if (!isLive(entry, now)) continue;
-          chunk.push(key, entry.value, entry.revision, entry.deadline);
-          chars += key.length + entry.value.length;
-        }
-        shard++;
-      }
-      if (chunk.length === 1) continue;
-      count += (chunk.length - 1) / ENTRY_FIELDS;
+      const read = table.readShards(
+        shard,
+        options.clock(),
+        chunk,
+        CHUNK_ENTRIES,
+        CHUNK_CHARS,
+      );
+      shard = read.next;
+      if (read.added === 0) continue;
+      count += read.added;
       await write(chunk);
     }
     await write([TRAILER, count]);

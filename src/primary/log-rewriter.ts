@@ -80,7 +80,7 @@ export class LogRewriter implements OnApplicationBootstrap, OnModuleDestroy {
       const written = await writeSnapshot(
         snapshotPath(this.config.dataDir!, revision),
         revision,
-        this.store.table.entries,
+        this.store.table,
         {
           clock: Date.now,
           beforeChunk: () => this.publisher.flush(),

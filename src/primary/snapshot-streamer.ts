@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { LOGGER } from '../config/config.module';
 import { encodeMessage, MessageType } from '../protocol';
-import { AuthoritativeStore, isLive } from '../store';
+import { AuthoritativeStore } from '../store';
 import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaLink, ReplicaSet } from './replica-set';
@@ -63,22 +63,16 @@ export class SnapshotStreamer {
       while (inFlight < CHUNKS_IN_FLIGHT && shard < entries.shardCount) {
         this.publisher.flush();
         const chunk: (string | number)[] = [];
-        let chars = 0;
-        const now = Date.now();
-        while (
-          shard < entries.shardCount &&
-          chunk.length < 4 * CHUNK_ENTRIES &&
-          chars < CHUNK_CHARS
-        ) {
-          for (const [key, entry] of entries.shardEntries(shard)) {
-            if (!isLive(entry, now)) continue;
-            chunk.push(key, entry.value, entry.revision, entry.deadline);
-            chars += key.length + entry.value.length;
-          }
-          shard++;
-        }
-        if (chunk.length === 0) continue;
-        sent += chunk.length / 4;
+        const read = this.store.table.readShards(
+          shard,
+          Date.now(),
+          chunk,
+          CHUNK_ENTRIES,
+          CHUNK_CHARS,
+        );
+        shard = read.next;
+        if (read.added === 0) continue;
+        sent += read.added;
         inFlight++;
         this.replicas.send(
           link,

@@ -81,4 +81,44 @@ describe('KvTable', () => {
     other.applyChange({ key: 'k7', value: '8', deadline: 0 }, 5000);
     expect(other.digest(0)).not.toBe(one.digest(0));
   });
+
+  describe('readShards', () => {
+    it('reads every live entry once, in whole shards, within the chunk budget', () => {
+      const table = new KvTable(4);
+      for (let i = 0; i < 100; i++) {
+        table.entries.set(
+          `k${i}`,
+          new Entry(`${i}`, i + 1, i % 10 === 0 ? 50 : NO_DEADLINE),
+        );
+      }
+      const seen = new Map<unknown, unknown[]>();
+      let shard = 0;
+      let chunks = 0;
+      while (shard < table.entries.shardCount) {
+        const out: unknown[] = ['header'];
+        const read = table.readShards(shard, 100, out, 20, 1 << 20);
+        expect(read.next).toBeGreaterThan(shard);
+        expect(out.length).toBe(1 + 4 * read.added);
+        for (let at = 1; at < out.length; at += 4)
+          seen.set(out[at], out.slice(at + 1, at + 4));
+        shard = read.next;
+        chunks++;
+      }
+      expect(chunks).toBeGreaterThan(1);
+      // Keys with deadline 50 are past it at 100: left out.
+      expect(seen.size).toBe(90);
+      expect(seen.get('k7')).toEqual(['7', 8, NO_DEADLINE]);
+      expect(seen.has('k10')).toBe(false);
+    });
+
+    it('stops early on characters too', () => {
+      const table = new KvTable(4);
+      for (let i = 0; i < 64; i++)
+        table.entries.set(`k${i}`, new Entry('x'.repeat(100), 1, 0));
+      const read = table.readShards(0, 0, [], 1000, 150);
+      expect(read.next).toBeLessThan(16);
+      expect(read.added).toBeGreaterThan(0);
+      expect(read.added).toBeLessThan(64);
+    });
+  });
 });

@@ -43,6 +43,40 @@ export class KvTable {
     }
   }
 
+  /**
+   * Reads a snapshot a few shards at a time. Appends the entries of whole shards live at `now`,
+   * from shard `from` on, to `out` as flat runs of key, value, revision, deadline, until more
+   * than `maxEntries` entries or `maxChars` characters of keys and values were added, or the
+   * shards run out. Returns how many entries it added and the next shard to read (the shard
+   * count once all are read). Whole shards, because a shard is read in one go: callers spread
+   * a snapshot over event-loop turns while the table keeps changing between calls.
+   */
+  readShards(
+    from: number,
+    now: Milliseconds,
+    out: unknown[],
+    maxEntries: number,
+    maxChars: number,
+  ): { added: number; next: number } {
+    let shard = from;
+    let added = 0;
+    let chars = 0;
+    while (
+      shard < this.entries.shardCount &&
+      added < maxEntries &&
+      chars < maxChars
+    ) {
+      for (const [key, entry] of this.entries.shardEntries(shard)) {
+        if (!isLive(entry, now)) continue;
+        out.push(key, entry.value, entry.revision, entry.deadline);
+        chars += key.length + entry.value.length;
+        added++;
+      }
+      shard++;
+    }
+    return { added, next: shard };
+  }
+
   /** The {@link Digest} of the entries live at `now`. O(n). */
   digest(now: Milliseconds): string {
     const digest = new Digest();
