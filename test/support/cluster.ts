@@ -1,6 +1,10 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { IncomingHttpHeaders, request as httpRequest } from 'node:http';
+import {
+  IncomingHttpHeaders,
+  IncomingMessage,
+  request as httpRequest,
+} from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -57,20 +61,7 @@ export function request(
   return new Promise<HttpResponse>((resolve, reject) => {
     const req = httpRequest(
       { host: HOST, port, method, path, headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => {
-          const raw = Buffer.concat(chunks);
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: raw.toString('utf8'),
-            raw,
-          });
-        });
-      },
+      (res) => void readResponse(res).then(resolve, reject),
     );
     req.setTimeout(options.timeoutMs ?? 15_000, () =>
       req.destroy(new Error(`${method} ${path}: no answer in time`)),
@@ -83,6 +74,24 @@ export function request(
       req.write(body.subarray(0, half));
       req.end(body.subarray(half));
     } else req.end(body);
+  });
+}
+
+/** Reads a whole response: status, headers and the body as bytes and as UTF-8 text. */
+export function readResponse(res: IncomingMessage): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.on('error', reject);
+    res.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        body: raw.toString('utf8'),
+        raw,
+      });
+    });
   });
 }
 

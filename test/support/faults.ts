@@ -6,6 +6,7 @@ import {
   HttpResponse,
   json,
   KvCluster,
+  readResponse,
   request,
   RequestOptions,
   Stats,
@@ -167,20 +168,11 @@ export class KeepAliveConnection {
           agent: this.agent,
         },
         (res) => {
-          const chunks: Buffer[] = [];
           const localPort = res.socket.localPort ?? 0;
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('error', reject);
-          res.on('end', () => {
-            const raw = Buffer.concat(chunks);
-            resolve({
-              status: res.statusCode ?? 0,
-              headers: res.headers,
-              body: raw.toString('utf8'),
-              raw,
-              localPort,
-            });
-          });
+          readResponse(res).then(
+            (response) => resolve({ ...response, localPort }),
+            reject,
+          );
         },
       );
       req.on('socket', (socket: Socket) => {
