@@ -7,10 +7,10 @@
  * Flags: --requests N (60000) --workers N (2) --connections N (50)
  */
 import autocannon from 'autocannon';
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startCluster } from './servers';
+import { RunningServer, startBaseline, startCluster } from './servers';
 
 const { values: flags } = parseArgs({
   options: {
@@ -63,35 +63,46 @@ function send(
   );
 }
 
+async function measure(label: string, server: RunningServer): Promise<void> {
+  const pid = server.child.pid!;
+  // pgrep exits 1 when it finds nothing, and the baseline has no children.
+  const children = spawnSync('pgrep', ['-P', String(pid)], {
+    encoding: 'utf8',
+  })
+    .stdout.trim()
+    .split('\n')
+    .filter((line) => line !== '')
+    .map(Number);
+  const pids = [pid, ...children];
+  for (const method of ['GET', 'POST'] as const) {
+    await send(server.origin, 5000, method, `warm-${method}`);
+    const before = pids.map(cpuMs);
+    await send(server.origin, requests, method, `cpu-${method}`);
+    const perRequest = pids.map(
+      (p, i) => ((cpuMs(p) - before[i]!) * 1000) / requests,
+    );
+    const workersUs = perRequest.slice(1).reduce((a, b) => a + b, 0);
+    console.log(
+      `| ${label} | ${method} | ${perRequest[0]!.toFixed(1)} | ${workersUs.toFixed(1)} | ${(perRequest[0]! + workersUs).toFixed(1)} |`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
-    '| metrics | method | µs CPU per request: primary | workers | total |',
+    '| server | method | µs CPU per request: main process | workers | total |',
   );
   console.log('| --- | --- | --- | --- | --- |');
+  const baseline = await startBaseline();
+  try {
+    await measure('baseline', baseline);
+  } finally {
+    await baseline.stop();
+  }
   for (const metrics of ['on', 'off']) {
     const cluster = await startCluster(workers, { KV_HTTP_METRICS: metrics });
     try {
-      const pid = cluster.child.pid!;
-      const pids = [
-        pid,
-        ...execFileSync('pgrep', ['-P', String(pid)])
-          .toString()
-          .trim()
-          .split('\n')
-          .map(Number),
-      ];
-      for (const method of ['GET', 'POST'] as const) {
-        await send(cluster.origin, 5000, method, `warm-${method}`);
-        const before = pids.map(cpuMs);
-        await send(cluster.origin, requests, method, `cpu-${method}`);
-        const perRequest = pids.map(
-          (p, i) => ((cpuMs(p) - before[i]!) * 1000) / requests,
-        );
-        const workersUs = perRequest.slice(1).reduce((a, b) => a + b, 0);
-        console.log(
-          `| ${metrics} | ${method} | ${perRequest[0]!.toFixed(1)} | ${workersUs.toFixed(1)} | ${(perRequest[0]! + workersUs).toFixed(1)} |`,
-        );
-      }
+      await measure(`fanout-kv, metrics ${metrics}`, cluster);
     } finally {
       await cluster.stop();
     }
