@@ -17,7 +17,7 @@ import {
   snapshotPath,
   writeSnapshot,
 } from '../src/persistence';
-import { Entry, KvTable, NO_DEADLINE } from '../src/store';
+import { KvTable, NO_DEADLINE } from '../src/store';
 import { closedLoad } from './closed-load';
 import { freePort, ROOT, startCluster } from './servers';
 
@@ -68,7 +68,7 @@ async function throughput(): Promise<void> {
 async function makeSnapshot(dir: string, count: number): Promise<number> {
   const table = new KvTable();
   for (let i = 1; i <= count; i++)
-    table.entries.set(keyOf(i), new Entry(valueOf(i), i, NO_DEADLINE));
+    table.entries.set(keyOf(i), valueOf(i), i, NO_DEADLINE);
   const written = await writeSnapshot(snapshotPath(dir, count), count, table, {
     clock: Date.now,
     beforeChunk: () => undefined,

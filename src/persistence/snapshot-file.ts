@@ -13,12 +13,14 @@ import {
 /**
  * A snapshot file is frames: a header `[1, version, revision]`, entry frames
  * `[2, key, value, revision, deadline, ...]`, and a trailer `[3, entry count]`, so a file cut
- * short is told from a complete one even before its checksums are read.
+ * short is told from a complete one even before its checksums are read. Version 2 stores a
+ * value as its UTF-8 bytes (msgpack bin); version 1 stored it as a msgpack string. Both load.
  */
 const HEADER = 1;
 const ENTRIES = 2;
 const TRAILER = 3;
-const VERSION = 1;
+const VERSION = 2;
+const READABLE_VERSIONS: readonly unknown[] = [1, 2];
 const ENTRY_FIELDS = 4;
 // An entry frame closes after the shard that takes it past this many entries or characters,
 // so encoding one costs the primary's event loop a few milliseconds at most.
@@ -112,7 +114,7 @@ export function readSnapshot(
   path: string,
   onEntry: (
     key: string,
-    value: string,
+    value: string | Uint8Array,
     revision: Revision,
     deadline: Milliseconds,
   ) => void,
@@ -130,10 +132,12 @@ export function readSnapshot(
     if (revision === undefined) {
       if (
         wire[0] !== HEADER ||
-        wire[1] !== VERSION ||
+        !READABLE_VERSIONS.includes(wire[1]) ||
         !Number.isSafeInteger(wire[2])
       ) {
-        throw new FormatError(`${path}: not a version ${VERSION} snapshot`);
+        throw new FormatError(
+          `${path}: not a snapshot of version ${READABLE_VERSIONS.join(' or ')}`,
+        );
       }
       revision = wire[2] as Revision;
       return;
@@ -148,7 +152,7 @@ export function readSnapshot(
     for (let at = 1; at < wire.length; at += ENTRY_FIELDS) {
       onEntry(
         wire[at] as string,
-        wire[at + 1] as string,
+        wire[at + 1] as string | Uint8Array,
         wire[at + 2] as Revision,
         wire[at + 3] as Milliseconds,
       );

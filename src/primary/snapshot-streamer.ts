@@ -2,15 +2,15 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { LOGGER } from '../config/config.module';
 import { encodeMessage, MessageType } from '../protocol';
-import { AuthoritativeStore } from '../store';
+import { AuthoritativeStore, ShardImage } from '../store';
 import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 
-// A chunk closes after the shard that takes it past this many entries or characters of keys
-// and values, so building one costs a few milliseconds of the primary's event loop.
-const CHUNK_ENTRIES = 8192;
-const CHUNK_CHARS = 1 << 20;
+// A chunk closes after the shard that takes it past this many entries or bytes, so building
+// one costs the primary's event loop a millisecond or two.
+const CHUNK_ENTRIES = 16_384;
+const CHUNK_BYTES = 1 << 20;
 // Chunks handed to the IPC channel and not yet written: enough to keep the worker busy
 // decoding one while the primary encodes the next, few enough to bound the memory.
 const CHUNKS_IN_FLIGHT = 3;
@@ -62,21 +62,27 @@ export class SnapshotStreamer {
       if (finished || !link.worker.isConnected()) return;
       while (inFlight < CHUNKS_IN_FLIGHT && shard < entries.shardCount) {
         this.publisher.flush();
-        const chunk: (string | number)[] = [];
-        const read = this.store.table.readShards(
-          shard,
-          Date.now(),
-          chunk,
-          CHUNK_ENTRIES,
-          CHUNK_CHARS,
-        );
-        shard = read.next;
-        if (read.added === 0) continue;
-        sent += read.added;
+        const now = Date.now();
+        const shards: ShardImage[] = [];
+        let entriesInChunk = 0;
+        let bytesInChunk = 0;
+        while (
+          shard < entries.shardCount &&
+          entriesInChunk < CHUNK_ENTRIES &&
+          bytesInChunk < CHUNK_BYTES
+        ) {
+          const image = entries.exportShard(shard++, now);
+          if (image === undefined) continue;
+          shards.push(image);
+          entriesInChunk += image.count;
+          bytesInChunk += image.keys.length + image.records.length;
+        }
+        if (shards.length === 0) continue;
+        sent += entriesInChunk;
         inFlight++;
         this.replicas.send(
           link,
-          encodeMessage({ type: MessageType.SnapshotChunk, entries: chunk }),
+          encodeMessage({ type: MessageType.SnapshotChunk, shards }),
           onWritten,
         );
         // One chunk per turn, so requests from other workers are not held behind the whole store.

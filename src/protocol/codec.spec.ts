@@ -33,6 +33,22 @@ describe('protocol codec', () => {
       expect(hex(bytes)).toBe('9a170701c2a161a13100a162c000');
     });
 
+    it('carries a shard image as shard, count and two msgpack bin fields', () => {
+      const bytes = encodeMessage({
+        type: MessageType.SnapshotChunk,
+        shards: [
+          {
+            shard: 2,
+            count: 1,
+            keys: new Uint8Array([1, 0, 0, 0, 0x6b]),
+            records: new Uint8Array([0xff, 0]),
+          },
+        ],
+      });
+      // fixarray 5: 21, 2, 1, bin8 of 5 bytes, bin8 of 2 bytes
+      expect(hex(bytes)).toBe('95150201c405010000006bc402ff00');
+    });
+
     it('carries keys and values as exact UTF-8 strings, whatever they hold', () => {
       const key = '\u0000../__proto__/😀';
       const value = '{"__proto__": {"x": 1}, "s": "\\u0000"}';
@@ -84,8 +100,22 @@ describe('protocol codec', () => {
       { type: MessageType.SnapshotBegin, revision: 12 },
       {
         type: MessageType.SnapshotChunk,
-        entries: ['k', '1', 3, 0, 'l', '"x"', 4, 1.7e12],
+        shards: [
+          {
+            shard: 7,
+            count: 1,
+            keys: new Uint8Array([1, 0, 0, 0, 0x6b]),
+            records: new Uint8Array(32).fill(9),
+          },
+          {
+            shard: 4095,
+            count: 2,
+            keys: new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0]),
+            records: new Uint8Array(48),
+          },
+        ],
       },
+      { type: MessageType.SnapshotChunk, shards: [] },
       { type: MessageType.SnapshotEnd },
       {
         type: MessageType.Batch,
@@ -139,8 +169,22 @@ describe('protocol codec', () => {
       ['an array without a numeric tag', raw.pack(['hello'])],
       ['a truncated record list', raw.pack([MessageType.WriteResults, 1, 0])],
       [
-        'a snapshot chunk with a partial entry',
-        raw.pack([MessageType.SnapshotChunk, ['k', '1', 3]]),
+        'a snapshot chunk with a partial shard image',
+        raw.pack([MessageType.SnapshotChunk, 1, 1, new Uint8Array(4)]),
+      ],
+      [
+        'a snapshot chunk whose records are not bytes',
+        raw.pack([MessageType.SnapshotChunk, 1, 1, new Uint8Array(4), 'k']),
+      ],
+      [
+        'a snapshot chunk whose shard is not a number',
+        raw.pack([
+          MessageType.SnapshotChunk,
+          '1',
+          1,
+          new Uint8Array(4),
+          new Uint8Array(24),
+        ]),
       ],
       ['bytes that are not msgpack', Buffer.from([0xc1])],
     ])('%s', (_what, bytes) => {

@@ -1,12 +1,16 @@
 import { Packr } from 'msgpackr';
-import type { Change, Precondition, WriteOp, WriteStatus } from '../store';
+import type {
+  Change,
+  Precondition,
+  ShardImage,
+  WriteOp,
+  WriteStatus,
+} from '../store';
 import {
   Message,
   MessageType,
   QueryKind,
   ReplyStatus,
-  SNAPSHOT_FIELDS,
-  SnapshotEntries,
   WriteRequest,
   WriteResult,
 } from './messages';
@@ -27,6 +31,7 @@ export class ProtocolError extends Error {
 const WRITE_FIELDS = 8;
 const RESULT_FIELDS = 3;
 const CHANGE_FIELDS = 3;
+const SHARD_IMAGE_FIELDS = 4;
 
 /** Encodes `message`. A frame on the IPC channel is one or more of these laid end to end. */
 export function encodeMessage(message: Message): Buffer {
@@ -89,8 +94,12 @@ function toWire(message: Message): unknown[] {
       return [message.type, message.id, message.body];
     case MessageType.SnapshotBegin:
       return [message.type, message.revision];
-    case MessageType.SnapshotChunk:
-      return [message.type, message.entries];
+    case MessageType.SnapshotChunk: {
+      const wire: unknown[] = [message.type];
+      for (const s of message.shards)
+        wire.push(s.shard, s.count, s.keys, s.records);
+      return wire;
+    }
     case MessageType.Batch: {
       const wire: unknown[] = [
         message.type,
@@ -132,10 +141,10 @@ function fromWire(wire: unknown[]): Message {
     case MessageType.QueryResult:
       return { type, id: wire[1] as number, body: wire[2] };
     case MessageType.SnapshotChunk:
-      if (!Array.isArray(wire[1]) || wire[1].length % SNAPSHOT_FIELDS !== 0) {
-        throw new ProtocolError('a snapshot chunk must hold whole entries');
-      }
-      return { type, entries: wire[1] as SnapshotEntries };
+      return {
+        type,
+        shards: records(wire, 1, SHARD_IMAGE_FIELDS, toShardImage),
+      };
     case MessageType.Batch:
       return {
         type,
@@ -200,5 +209,23 @@ function toChange(wire: unknown[], at: number): Change {
     key: wire[at] as string,
     value: wire[at + 1] as string | null,
     deadline: wire[at + 2] as number,
+  };
+}
+
+function toShardImage(wire: unknown[], at: number): ShardImage {
+  const [shard, count, keys, records] = wire.slice(at, at + SHARD_IMAGE_FIELDS);
+  if (
+    !Number.isSafeInteger(shard) ||
+    !Number.isSafeInteger(count) ||
+    !(keys instanceof Uint8Array) ||
+    !(records instanceof Uint8Array)
+  ) {
+    throw new ProtocolError('a snapshot chunk holds a malformed shard image');
+  }
+  return {
+    shard: shard as number,
+    count: count as number,
+    keys,
+    records,
   };
 }

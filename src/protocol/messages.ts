@@ -3,6 +3,7 @@ import type {
   Milliseconds,
   Precondition,
   Revision,
+  ShardImage,
   WriteOp,
   WriteStatus,
 } from '../store';
@@ -65,16 +66,6 @@ export interface WriteResult {
   readonly revision: Revision;
 }
 
-/**
- * Snapshot entries laid flat, {@link SNAPSHOT_FIELDS} slots each: key, JSON text, revision of
- * its last write, deadline (0: none). Flat rather than one array per entry: a 10-million-key
- * snapshot would otherwise allocate 10 million small arrays on each side.
- */
-export type SnapshotEntries = readonly (string | number)[];
-
-/** Slots per entry in {@link SnapshotEntries}. */
-export const SNAPSHOT_FIELDS = 4;
-
 /** A process's memory, in bytes, as `process.memoryUsage()` reports it. */
 export interface MemoryFigures {
   readonly rss: number;
@@ -127,10 +118,10 @@ export interface SnapshotBegin {
   readonly type: typeof MessageType.SnapshotBegin;
   readonly revision: Revision;
 }
-/** Primary -> worker: some live entries of the snapshot. */
+/** Primary -> worker: the live entries of some whole shards of the snapshot. */
 export interface SnapshotChunk {
   readonly type: typeof MessageType.SnapshotChunk;
-  readonly entries: SnapshotEntries;
+  readonly shards: readonly ShardImage[];
 }
 /** Primary -> worker: the snapshot is complete. */
 export interface SnapshotEnd {

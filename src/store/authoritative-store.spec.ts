@@ -3,7 +3,7 @@ import {
   AuthoritativeStoreOptions,
 } from './authoritative-store';
 import { batchEnd, Change, ChangeBatch } from './change';
-import { Entry } from './entry';
+import { plain } from './entry.spec-support';
 import { ExpiryQueue } from './expiry-queue';
 import { MAX_TTL, NO_DEADLINE } from './types';
 import {
@@ -104,14 +104,12 @@ function expectRejected(
   status: WriteStatus,
 ) {
   const revision = store.revision;
-  const before = store.table.entries.get(command.key);
-  const snapshot = before === undefined ? undefined : { ...before };
+  const before = plain(store.table.entries.get(command.key));
   const pending = store.hasPending;
   expect(store.execute(command)).toEqual(rejected(status));
   expect(store.revision).toBe(revision);
   expect(store.hasPending).toBe(pending);
-  const after = store.table.entries.get(command.key);
-  expect(after === undefined ? undefined : { ...after }).toEqual(snapshot);
+  expect(plain(store.table.entries.get(command.key))).toEqual(before);
 }
 
 /** The changes pending now, taken out of the store. */
@@ -133,7 +131,11 @@ describe('AuthoritativeStore', () => {
     it('creates an absent key and refuses to create it again', () => {
       const store = newStore();
       expect(store.execute(create('k', '"v1"'))).toEqual(ok(1));
-      expect(store.get('k')).toEqual(new Entry('"v1"', 1, NO_DEADLINE));
+      expect(plain(store.get('k'))).toEqual({
+        value: '"v1"',
+        revision: 1,
+        deadline: NO_DEADLINE,
+      });
       expectRejected(store, create('k', '"v2"'), WriteStatus.Exists);
       expect(store.get('k')?.value).toBe('"v1"');
     });
@@ -142,7 +144,11 @@ describe('AuthoritativeStore', () => {
       const store = newStore();
       expect(store.execute(put('k', '1'))).toEqual(ok(1));
       expect(store.execute(put('k', '{"a":2}'))).toEqual(ok(2));
-      expect(store.get('k')).toEqual(new Entry('{"a":2}', 2, NO_DEADLINE));
+      expect(plain(store.get('k'))).toEqual({
+        value: '{"a":2}',
+        revision: 2,
+        deadline: NO_DEADLINE,
+      });
       expect(store.liveCount()).toBe(1);
     });
 
@@ -252,7 +258,11 @@ describe('AuthoritativeStore', () => {
         put('k', '4', 0, { ifMatch: [2] }),
         WriteStatus.PreconditionFailed,
       );
-      expect(store.get('k')).toEqual(new Entry('3', 4, NO_DEADLINE));
+      expect(plain(store.get('k'))).toEqual({
+        value: '3',
+        revision: 4,
+        deadline: NO_DEADLINE,
+      });
     });
 
     it('If-Match on an absent key fails with PreconditionFailed', () => {
@@ -367,7 +377,11 @@ describe('AuthoritativeStore', () => {
     it('sets the deadline to now + ttl, and the key is gone from the deadline on', () => {
       const store = newStore();
       store.execute(put('k', '1', 100));
-      expect(store.get('k')).toEqual(new Entry('1', 1, 1_000_100));
+      expect(plain(store.get('k'))).toEqual({
+        value: '1',
+        revision: 1,
+        deadline: 1_000_100,
+      });
       now += 99;
       expect(store.get('k')).toBeDefined();
       now += 1;
@@ -379,7 +393,11 @@ describe('AuthoritativeStore', () => {
       store.execute(put('k', '1', 100));
       now += 50;
       expect(store.execute(put('k', '2'))).toEqual(ok(2));
-      expect(store.get('k')).toEqual(new Entry('2', 2, NO_DEADLINE));
+      expect(plain(store.get('k'))).toEqual({
+        value: '2',
+        revision: 2,
+        deadline: NO_DEADLINE,
+      });
       now += 1_000_000;
       expect(store.get('k')?.value).toBe('2');
       // The old heap pair is stale: no expiry delete happens.
@@ -418,7 +436,11 @@ describe('AuthoritativeStore', () => {
 
       it('Create of it succeeds as a new key', () => {
         expect(store.execute(create('k', '2'))).toEqual(ok(3));
-        expect(store.get('k')).toEqual(new Entry('2', 3, NO_DEADLINE));
+        expect(plain(store.get('k'))).toEqual({
+          value: '2',
+          revision: 3,
+          deadline: NO_DEADLINE,
+        });
         // One change only: the create replaced the expired entry, no expiry delete for it.
         expect(changesOf(store)).toEqual([setChange('k', '2')]);
         now += 1_000_000;
@@ -803,9 +825,44 @@ describe('AuthoritativeStore', () => {
       expect(store.publishedRevision).toBe(5);
       expect(store.hasPending).toBe(false);
       expect(store.get('a')).toBeUndefined();
-      expect(store.get('b')).toEqual(new Entry('new', 4, 1_000_500));
+      expect(plain(store.get('b'))).toEqual({
+        value: 'new',
+        revision: 4,
+        deadline: 1_000_500,
+      });
       expect(store.execute(put('c', '1'))).toEqual(ok(6));
       expect(store.takeBatch()?.from).toBe(6);
+    });
+
+    it('loads a value given as its UTF-8 bytes, as if given as text', () => {
+      const store = newStore();
+      // '"é€"' as UTF-8: a snapshot file hands values over as bytes.
+      const bytes = Uint8Array.of(0x22, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0x22);
+      store.loadEntry('bytes', bytes, 2, NO_DEADLINE);
+      store.loadEntry('text', '"\u00e9\u20ac"', 3, 1_000_010);
+      store.loadEntry('empty', new Uint8Array(0), 1, NO_DEADLINE);
+      bytes.fill(0); // the store keeps its own copy
+      store.restored(3);
+      expect(plain(store.get('bytes'))).toEqual({
+        value: '"\u00e9\u20ac"',
+        revision: 2,
+        deadline: NO_DEADLINE,
+      });
+      expect(store.get('bytes')?.bytes).toEqual(
+        Uint8Array.of(0x22, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0x22),
+      );
+      expect(store.get('text')?.bytes).toEqual(
+        Uint8Array.of(0x22, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0x22),
+      );
+      expect(plain(store.get('empty'))).toEqual({
+        value: '',
+        revision: 1,
+        deadline: NO_DEADLINE,
+      });
+      now += 10;
+      expect(store.reapExpired()).toBe(1);
+      expect(changesOf(store)).toEqual([deleteChange('text')]);
+      expect(store.liveCount()).toBe(2);
     });
 
     it('reaps restored keys at their deadlines, which stay absolute', () => {
@@ -1057,12 +1114,7 @@ describe('AuthoritativeStore', () => {
         if (step % 100 === 0) {
           for (let i = 0; i < 30; i++) {
             const entry = live(model.get(`k${i}`));
-            same(
-              store.get(`k${i}`),
-              entry === undefined
-                ? undefined
-                : new Entry(entry.value, entry.revision, entry.deadline),
-            );
+            same(plain(store.get(`k${i}`)), entry);
           }
           const count = liveCount();
           expect(store.liveCount()).toBe(count);

@@ -2,7 +2,7 @@ import { Change, ChangeBatch } from './change';
 import { Entry, isLive } from './entry';
 import { ExpiryQueue } from './expiry-queue';
 import { KvTable } from './kv-table';
-import { DEFAULT_SHARD_BITS } from './sharded-map';
+import { DEFAULT_SHARD_BITS } from './entry-table';
 import { Clock, Milliseconds, NO_DEADLINE, Revision } from './types';
 import {
   Precondition,
@@ -146,12 +146,12 @@ export class AuthoritativeStore {
    */
   loadEntry(
     key: string,
-    value: string,
+    value: string | Uint8Array,
     revision: Revision,
     deadline: Milliseconds,
   ): void {
     this.assertRestoring();
-    this.table.entries.set(key, new Entry(value, revision, deadline));
+    this.table.entries.set(key, value, revision, deadline);
   }
 
   /**
@@ -214,18 +214,12 @@ export class AuthoritativeStore {
   private set(key: string, value: string, deadline: Milliseconds): Revision {
     const revision = ++this.currentRevision;
     const entry = this.table.entries.get(key);
-    if (entry === undefined) {
-      this.table.entries.set(key, new Entry(value, revision, deadline));
-      if (deadline !== NO_DEADLINE) this.keysWithDeadline++;
-    } else {
-      if (entry.deadline === NO_DEADLINE && deadline !== NO_DEADLINE)
-        this.keysWithDeadline++;
-      if (entry.deadline !== NO_DEADLINE && deadline === NO_DEADLINE)
-        this.keysWithDeadline--;
-      entry.value = value;
-      entry.revision = revision;
-      entry.deadline = deadline;
-    }
+    const before = entry === undefined ? NO_DEADLINE : entry.deadline;
+    if (before === NO_DEADLINE && deadline !== NO_DEADLINE)
+      this.keysWithDeadline++;
+    if (before !== NO_DEADLINE && deadline === NO_DEADLINE)
+      this.keysWithDeadline--;
+    this.table.entries.set(key, value, revision, deadline);
     if (deadline !== NO_DEADLINE) this.queueDeadline(deadline, key);
     this.pending.push({ key, value, deadline });
     return revision;

@@ -1,28 +1,45 @@
 import { Digest } from './digest';
-import { Entry } from './entry';
+import { plain } from './entry.spec-support';
+import { hashString } from './key-hash';
 import { KvTable } from './kv-table';
 import { NO_DEADLINE } from './types';
+
+const utf8 = new TextDecoder();
 
 describe('KvTable', () => {
   it('reads only live entries', () => {
     const table = new KvTable(2);
     table.applyChange({ key: 'forever', value: '1', deadline: NO_DEADLINE }, 1);
     table.applyChange({ key: 'ttl', value: '2', deadline: 1000 }, 2);
-    expect(table.read('forever', 5000)).toEqual(new Entry('1', 1, NO_DEADLINE));
-    expect(table.read('ttl', 999)).toEqual(new Entry('2', 2, 1000));
+    expect(plain(table.read('forever', 5000))).toEqual({
+      value: '1',
+      revision: 1,
+      deadline: NO_DEADLINE,
+    });
+    expect(plain(table.read('ttl', 999))).toEqual({
+      value: '2',
+      revision: 2,
+      deadline: 1000,
+    });
     expect(table.read('ttl', 1000)).toBeUndefined();
     expect(table.read('missing', 0)).toBeUndefined();
     // The expired entry is still stored until something deletes it.
     expect(table.entries.get('ttl')).toBeDefined();
   });
 
-  it('applies sets, updates in place and deletes', () => {
+  it('applies sets, updates and deletes', () => {
     const table = new KvTable(2);
     table.applyChange({ key: 'k', value: '"a"', deadline: 0 }, 1);
-    const stored = table.entries.get('k');
+    const before = table.entries.get('k');
     table.applyChange({ key: 'k', value: '"b"', deadline: 500 }, 2);
-    expect(table.entries.get('k')).toBe(stored); // same object, updated in place
-    expect(stored).toEqual(new Entry('"b"', 2, 500));
+    expect(plain(table.entries.get('k'))).toEqual({
+      value: '"b"',
+      revision: 2,
+      deadline: 500,
+    });
+    expect(table.entries.size).toBe(1);
+    // An entry read before the update is a view of the old record: it still reads what it read.
+    expect(plain(before)).toEqual({ value: '"a"', revision: 1, deadline: 0 });
 
     table.applyChange({ key: 'k', value: null, deadline: 0 }, 3);
     expect(table.entries.get('k')).toBeUndefined();
@@ -35,11 +52,15 @@ describe('KvTable', () => {
 
   it('never takes an entry back to an older or equal revision', () => {
     const table = new KvTable(2);
-    table.entries.set('k', new Entry('"new"', 10, 0));
+    table.entries.set('k', '"new"', 10, 0);
     table.applyChange({ key: 'k', value: '"old"', deadline: 0 }, 9);
     table.applyChange({ key: 'k', value: '"same"', deadline: 0 }, 10);
     table.applyChange({ key: 'k', value: null, deadline: 0 }, 7);
-    expect(table.entries.get('k')).toEqual(new Entry('"new"', 10, 0));
+    expect(plain(table.entries.get('k'))).toEqual({
+      value: '"new"',
+      revision: 10,
+      deadline: 0,
+    });
 
     table.applyChange({ key: 'k', value: null, deadline: 0 }, 11);
     expect(table.entries.get('k')).toBeUndefined();
@@ -88,7 +109,9 @@ describe('KvTable', () => {
       for (let i = 0; i < 100; i++) {
         table.entries.set(
           `k${i}`,
-          new Entry(`${i}`, i + 1, i % 10 === 0 ? 50 : NO_DEADLINE),
+          `${i}`,
+          i + 1,
+          i % 10 === 0 ? 50 : NO_DEADLINE,
         );
       }
       const seen = new Map<unknown, unknown[]>();
@@ -107,18 +130,72 @@ describe('KvTable', () => {
       expect(chunks).toBeGreaterThan(1);
       // Keys with deadline 50 are past it at 100: left out.
       expect(seen.size).toBe(90);
-      expect(seen.get('k7')).toEqual(['7', 8, NO_DEADLINE]);
+      // The value slot holds the value's UTF-8 bytes.
+      expect(seen.get('k7')).toEqual([Uint8Array.of(0x37), 8, NO_DEADLINE]);
+      expect(seen.get('k42')).toEqual([
+        Uint8Array.of(0x34, 0x32),
+        43,
+        NO_DEADLINE,
+      ]);
       expect(seen.has('k10')).toBe(false);
     });
 
     it('stops early on characters too', () => {
       const table = new KvTable(4);
       for (let i = 0; i < 64; i++)
-        table.entries.set(`k${i}`, new Entry('x'.repeat(100), 1, 0));
+        table.entries.set(`k${i}`, 'x'.repeat(100), 1, 0);
       const read = table.readShards(0, 0, [], 1000, 150);
       expect(read.next).toBeLessThan(16);
       expect(read.added).toBeGreaterThan(0);
       expect(read.added).toBeLessThan(64);
+    });
+
+    it('counts bytes of values, not UTF-16 units, against the budget', () => {
+      // Two shards, one key in each; the value is 51 UTF-16 units but 100 UTF-8 bytes.
+      const table = new KvTable(1);
+      const keys = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+      const first = keys.find((key) => (hashString(key) & 1) === 0)!;
+      const second = keys.find((key) => (hashString(key) & 1) === 1)!;
+      const value = `"${'\u00e9'.repeat(49)}"`;
+      table.entries.set(first, value, 1, 0);
+      table.entries.set(second, value, 2, 0);
+
+      const out: unknown[] = [];
+      // 1 + 100 bytes pass 80 after the first shard (1 + 51 units would not).
+      expect(table.readShards(0, 0, out, 1000, 80)).toEqual({
+        added: 1,
+        next: 1,
+      });
+      expect(out).toHaveLength(4);
+      expect(out[0]).toBe(first);
+      expect((out[1] as Uint8Array).length).toBe(100);
+      expect(utf8.decode(out[1] as Uint8Array)).toBe(value);
+      expect(table.readShards(1, 0, out, 1000, 80)).toEqual({
+        added: 1,
+        next: 2,
+      });
+      expect(out[4]).toBe(second);
+    });
+
+    it('hands out values that stay as read while the table is written on', () => {
+      const table = new KvTable(0);
+      for (let i = 0; i < 20; i++) table.entries.set(`k${i}`, `"v${i}"`, 1, 0);
+      const out: unknown[] = [];
+      expect(table.readShards(0, 0, out, 1000, 1 << 20)).toEqual({
+        added: 20,
+        next: 1,
+      });
+      // Overwrites and deletes, enough to rebuild the shard's arena many times.
+      for (let round = 0; round < 200; round++) {
+        for (let i = 0; i < 20; i++)
+          table.entries.set(`k${i}`, `"round ${round}"`, round + 2, 0);
+      }
+      for (let i = 0; i < 20; i++) table.entries.delete(`k${i}`);
+      expect(table.entries.size).toBe(0);
+      expect(out[0]).toBe('k0');
+      expect(utf8.decode(out[1] as Uint8Array)).toBe('"v0"');
+      expect(out[4 * 19]).toBe('k19');
+      expect(utf8.decode(out[4 * 19 + 1] as Uint8Array)).toBe('"v19"');
     });
   });
 });

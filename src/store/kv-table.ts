@@ -1,7 +1,7 @@
 import { Change } from './change';
 import { Digest } from './digest';
 import { Entry, isLive } from './entry';
-import { DEFAULT_SHARD_BITS, ShardedMap } from './sharded-map';
+import { DEFAULT_SHARD_BITS, EntryTable } from './entry-table';
 import { Milliseconds, Revision } from './types';
 
 /**
@@ -9,10 +9,10 @@ import { Milliseconds, Revision } from './types';
  */
 export class KvTable {
   /** The entries, expired ones included until something deletes them. */
-  readonly entries: ShardedMap<Entry>;
+  readonly entries: EntryTable;
 
   constructor(shardBits: number = DEFAULT_SHARD_BITS) {
-    this.entries = new ShardedMap<Entry>(shardBits);
+    this.entries = new EntryTable(shardBits);
   }
 
   /** The entry of `key` if it exists and is live at `now`. */
@@ -31,22 +31,16 @@ export class KvTable {
     if (entry !== undefined && entry.revision >= revision) return;
     if (change.value === null) {
       if (entry !== undefined) this.entries.delete(change.key);
-    } else if (entry !== undefined) {
-      entry.value = change.value;
-      entry.revision = revision;
-      entry.deadline = change.deadline;
     } else {
-      this.entries.set(
-        change.key,
-        new Entry(change.value, revision, change.deadline),
-      );
+      this.entries.set(change.key, change.value, revision, change.deadline);
     }
   }
 
   /**
    * Reads a snapshot a few shards at a time. Appends the entries of whole shards live at `now`,
-   * from shard `from` on, to `out` as flat runs of key, value, revision, deadline, until more
-   * than `maxEntries` entries or `maxChars` characters of keys and values were added, or the
+   * from shard `from` on, to `out` as flat runs of key, value (its UTF-8 bytes, a view of the
+   * arena), revision, deadline, until more than `maxEntries` entries or `maxChars` characters
+   * of keys and bytes of values were added, or the
    * shards run out. Returns how many entries it added and the next shard to read (the shard
    * count once all are read). Whole shards, because a shard is read in one go: callers spread
    * a snapshot over event-loop turns while the table keeps changing between calls.
@@ -68,8 +62,8 @@ export class KvTable {
     ) {
       for (const [key, entry] of this.entries.shardEntries(shard)) {
         if (!isLive(entry, now)) continue;
-        out.push(key, entry.value, entry.revision, entry.deadline);
-        chars += key.length + entry.value.length;
+        out.push(key, entry.bytes, entry.revision, entry.deadline);
+        chars += key.length + entry.byteLength;
         added++;
       }
       shard++;

@@ -1,6 +1,8 @@
 import { AuthoritativeStore } from './authoritative-store';
 import { batchEnd, Change, ChangeBatch } from './change';
-import { Entry } from './entry';
+import { isLive } from './entry';
+import { plain } from './entry.spec-support';
+import { EntryTable } from './entry-table';
 import { KvTable } from './kv-table';
 import { ApplyResult, ReplicaStore } from './replica-store';
 import { NO_DEADLINE } from './types';
@@ -29,11 +31,16 @@ const batch = (from: number, ...changes: Change[]): ChangeBatch => ({
   changes,
 });
 
-/** Every stored entry of a table (expired ones included), as plain data sorted by key. */
+/**
+ * Every stored entry of a table as plain data sorted by key: expired ones included, or only those
+ * live at `liveAt` when it is given.
+ */
 function contents(
   table: KvTable,
+  liveAt?: number,
 ): [string, { value: string; revision: number; deadline: number }][] {
   return [...table.entries.entries()]
+    .filter(([, entry]) => liveAt === undefined || isLive(entry, liveAt))
     .map(
       ([key, entry]): [
         string,
@@ -48,6 +55,40 @@ function contents(
       ],
     )
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+type SnapshotRow = [
+  key: string,
+  value: string,
+  revision: number,
+  deadline: number,
+];
+
+/**
+ * Adds `rows` to `replica`'s snapshot as the primary sends them: as one {@link ShardImage} per
+ * shard of a table with `shardBits` (the replica's own) that holds them.
+ */
+function addSnapshotRows(
+  replica: ReplicaStore,
+  shardBits: number,
+  ...rows: SnapshotRow[]
+): void {
+  const source = new EntryTable(shardBits);
+  for (const [key, value, revision, deadline] of rows)
+    source.set(key, value, revision, deadline);
+  for (let shard = 0; shard < source.shardCount; shard++) {
+    // At time 0 no entry has expired: every row goes.
+    const image = source.exportShard(shard, 0);
+    if (image !== undefined) replica.addSnapshotShard(image);
+  }
+}
+
+/** Sends every shard of `primary`'s table live at `now` to `replica`, as the streamer does. */
+function addSnapshotOf(primary: AuthoritativeStore, replica: ReplicaStore) {
+  for (let shard = 0; shard < primary.table.entries.shardCount; shard++) {
+    const image = primary.table.entries.exportShard(shard, now);
+    if (image !== undefined) replica.addSnapshotShard(image);
+  }
 }
 
 describe('ReplicaStore', () => {
@@ -65,15 +106,27 @@ describe('ReplicaStore', () => {
         replica.applyBatch(batch(1, set('a', '1'), set('b', '2', now + 10))),
       ).toBe(ApplyResult.Applied);
       expect(replica.revision).toBe(2);
-      expect(replica.read('a', now)).toEqual(new Entry('1', 1, NO_DEADLINE));
-      expect(replica.read('b', now)).toEqual(new Entry('2', 2, now + 10));
+      expect(plain(replica.read('a', now))).toEqual({
+        value: '1',
+        revision: 1,
+        deadline: NO_DEADLINE,
+      });
+      expect(plain(replica.read('b', now))).toEqual({
+        value: '2',
+        revision: 2,
+        deadline: 1_000_010,
+      });
 
       expect(replica.applyBatch(batch(3, remove('a'), set('b', '3')))).toBe(
         ApplyResult.Applied,
       );
       expect(replica.revision).toBe(4);
       expect(replica.read('a', now)).toBeUndefined();
-      expect(replica.read('b', now)).toEqual(new Entry('3', 4, NO_DEADLINE));
+      expect(plain(replica.read('b', now))).toEqual({
+        value: '3',
+        revision: 4,
+        deadline: NO_DEADLINE,
+      });
     });
 
     it('hides an entry from its deadline on, before any delete arrives', () => {
@@ -158,8 +211,12 @@ describe('ReplicaStore', () => {
       expect(replica.bootstrapping).toBe(true);
       expect(replica.revision).toBe(10);
       expect(replica.read('old', now)).toBeUndefined();
-      replica.addSnapshotEntry('both', 'new', 9, NO_DEADLINE);
-      replica.addSnapshotEntry('ttl', '1', 4, now + 5);
+      addSnapshotRows(
+        replica,
+        2,
+        ['both', 'new', 9, NO_DEADLINE],
+        ['ttl', '1', 4, now + 5],
+      );
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
       expect(replica.bootstrapping).toBe(false);
       expect(replica.revision).toBe(10);
@@ -189,7 +246,7 @@ describe('ReplicaStore', () => {
       // Nothing applied yet.
       expect(replica.revision).toBe(5);
       expect(replica.read('a', now)).toBeUndefined();
-      replica.addSnapshotEntry('c', '3', 3, NO_DEADLINE);
+      addSnapshotRows(replica, 2, ['c', '3', 3, NO_DEADLINE]);
 
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
       expect(replica.revision).toBe(7);
@@ -212,8 +269,12 @@ describe('ReplicaStore', () => {
       replica.applyBatch(
         batch(4, set('y', 'dup'), set('z', 'dup'), set('w', '6')),
       );
-      replica.addSnapshotEntry('y', 'snap', 4, NO_DEADLINE);
-      replica.addSnapshotEntry('z', 'snap', 5, NO_DEADLINE);
+      addSnapshotRows(
+        replica,
+        2,
+        ['y', 'snap', 4, NO_DEADLINE],
+        ['z', 'snap', 5, NO_DEADLINE],
+      );
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
       expect(replica.revision).toBe(6);
       expect(contents(replica.table)).toEqual([
@@ -228,13 +289,19 @@ describe('ReplicaStore', () => {
       replica.beginSnapshot(5);
       // The primary wrote k at 6 and again at 8; the snapshot read k after revision 8.
       replica.applyBatch(batch(6, set('k', 'v6'), set('other', 'v7')));
-      replica.addSnapshotEntry('k', 'v8', 8, NO_DEADLINE);
+      addSnapshotRows(replica, 2, ['k', 'v8', 8, NO_DEADLINE]);
       replica.applyBatch(batch(8, set('k', 'v8')));
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
-      expect(replica.read('k', now)).toEqual(new Entry('v8', 8, NO_DEADLINE));
-      expect(replica.read('other', now)).toEqual(
-        new Entry('v7', 7, NO_DEADLINE),
-      );
+      expect(plain(replica.read('k', now))).toEqual({
+        value: 'v8',
+        revision: 8,
+        deadline: NO_DEADLINE,
+      });
+      expect(plain(replica.read('other', now))).toEqual({
+        value: 'v7',
+        revision: 7,
+        deadline: NO_DEADLINE,
+      });
       expect(replica.revision).toBe(8);
     });
 
@@ -242,18 +309,24 @@ describe('ReplicaStore', () => {
       const replica = new ReplicaStore(2);
       replica.beginSnapshot(5);
       replica.applyBatch(batch(6, remove('k'), set('k', 'again')));
-      replica.addSnapshotEntry('k', 'again', 7, NO_DEADLINE);
+      addSnapshotRows(replica, 2, ['k', 'again', 7, NO_DEADLINE]);
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
-      expect(replica.read('k', now)).toEqual(
-        new Entry('again', 7, NO_DEADLINE),
-      );
+      expect(plain(replica.read('k', now))).toEqual({
+        value: 'again',
+        revision: 7,
+        deadline: NO_DEADLINE,
+      });
     });
 
     it('lets a delete in a buffered batch remove a key the snapshot holds', () => {
       const replica = new ReplicaStore(2);
       replica.beginSnapshot(5);
-      replica.addSnapshotEntry('k', '1', 3, NO_DEADLINE);
-      replica.addSnapshotEntry('ttl', '1', 4, now + 1);
+      addSnapshotRows(
+        replica,
+        2,
+        ['k', '1', 3, NO_DEADLINE],
+        ['ttl', '1', 4, now + 1],
+      );
       replica.applyBatch(batch(6, remove('k'), remove('ttl')));
       expect(replica.read('k', now)).toBeDefined(); // not yet: still bootstrapping
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
@@ -265,10 +338,14 @@ describe('ReplicaStore', () => {
     it('creates a key written during the snapshot in a shard already read', () => {
       const replica = new ReplicaStore(2);
       replica.beginSnapshot(5);
-      replica.addSnapshotEntry('a', '1', 2, NO_DEADLINE);
+      addSnapshotRows(replica, 2, ['a', '1', 2, NO_DEADLINE]);
       replica.applyBatch(batch(6, set('late', '1', now + 100)));
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
-      expect(replica.read('late', now)).toEqual(new Entry('1', 6, now + 100));
+      expect(plain(replica.read('late', now))).toEqual({
+        value: '1',
+        revision: 6,
+        deadline: 1_000_100,
+      });
     });
 
     it('reports a Gap in the buffered batches', () => {
@@ -291,6 +368,66 @@ describe('ReplicaStore', () => {
       replica.applyBatch(batch(7, set('a', '1')));
       expect(replica.endSnapshot()).toBe(ApplyResult.Gap);
       expect(replica.revision).toBe(5);
+    });
+
+    it('keeps snapshot values byte for byte, multi-byte UTF-8 included', () => {
+      const replica = new ReplicaStore(2);
+      replica.beginSnapshot(3);
+      addSnapshotRows(
+        replica,
+        2,
+        ['ключ', '"\u00e9\u20ac\u{1f600}"', 1, NO_DEADLINE],
+        ['empty', '', 2, NO_DEADLINE],
+        ['ttl', '[1,2]', 3, now + 1],
+      );
+      expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
+      expect(replica.table.entries.size).toBe(3);
+      expect(replica.read('ключ', now)?.bytes).toEqual(
+        Uint8Array.of(
+          0x22,
+          0xc3,
+          0xa9,
+          0xe2,
+          0x82,
+          0xac,
+          0xf0,
+          0x9f,
+          0x98,
+          0x80,
+          0x22,
+        ),
+      );
+      expect(contents(replica.table)).toEqual([
+        ['empty', { value: '', revision: 2, deadline: 0 }],
+        ['ttl', { value: '[1,2]', revision: 3, deadline: 1_000_001 }],
+        [
+          'ключ',
+          { value: '"\u00e9\u20ac\u{1f600}"', revision: 1, deadline: 0 },
+        ],
+      ]);
+    });
+
+    it('refuses a shard sent twice, keeping what the first one brought', () => {
+      const replica = new ReplicaStore(0);
+      replica.beginSnapshot(5);
+      addSnapshotRows(replica, 0, ['a', '1', 1, NO_DEADLINE]);
+      expect(() =>
+        addSnapshotRows(replica, 0, ['b', '2', 2, NO_DEADLINE]),
+      ).toThrow(RangeError);
+      expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
+      expect(contents(replica.table)).toEqual([
+        ['a', { value: '1', revision: 1, deadline: 0 }],
+      ]);
+    });
+
+    it('refuses the shards of a table with another shard count', () => {
+      const replica = new ReplicaStore(3);
+      replica.beginSnapshot(5);
+      const rows: SnapshotRow[] = [];
+      for (let i = 0; i < 50; i++) rows.push([`k${i}`, '1', 1, NO_DEADLINE]);
+      // With one shard instead of 8, the image holds keys of every shard but shard 0.
+      expect(() => addSnapshotRows(replica, 0, ...rows)).toThrow(RangeError);
+      expect(replica.table.entries.size).toBe(0);
     });
   });
 
@@ -347,15 +484,23 @@ describe('ReplicaStore', () => {
       primary.execute(command);
     }
 
+    /**
+     * Checks the replica holds what the primary holds: every entry, expired ones included, or
+     * with `liveOnly` the entries live now (a snapshot leaves out entries expired when read).
+     */
     function expectSame(
       primary: AuthoritativeStore,
       replica: ReplicaStore,
+      liveOnly = false,
     ): void {
+      const at = liveOnly ? now : undefined;
       expect(replica.revision).toBe(primary.revision);
       expect(replica.table.digest(now)).toBe(primary.table.digest(now));
-      expect(contents(replica.table)).toEqual(contents(primary.table));
+      expect(contents(replica.table, at)).toEqual(contents(primary.table, at));
       for (let i = 0; i < KEYS; i++) {
-        expect(replica.read(`key:${i}`, now)).toEqual(primary.get(`key:${i}`));
+        expect(plain(replica.read(`key:${i}`, now))).toEqual(
+          plain(primary.get(`key:${i}`)),
+        );
       }
     }
 
@@ -433,15 +578,16 @@ describe('ReplicaStore', () => {
       expect(replica.applyBatch(primary.takeBatch()!)).toBe(ApplyResult.Gap);
 
       replica.beginSnapshot(primary.publishedRevision);
-      for (const [key, entry] of primary.table.entries.entries()) {
-        replica.addSnapshotEntry(
-          key,
-          entry.value,
-          entry.revision,
-          entry.deadline,
-        );
-      }
+      addSnapshotOf(primary, replica);
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
+      expectSame(primary, replica, true);
+      // The primary still holds entries that expired before the snapshot; reaping them sends
+      // deletes the replica takes as no-ops, and then both hold exactly the same entries.
+      expect(contents(primary.table)).not.toEqual(contents(replica.table));
+      primary.liveCount();
+      const reaped = primary.takeBatch();
+      if (reaped !== undefined)
+        expect(replica.applyBatch(reaped)).toBe(ApplyResult.Applied);
       expectSame(primary, replica);
     });
 
@@ -501,17 +647,11 @@ describe('ReplicaStore', () => {
               });
             }
           }
-          for (const [key, entry] of primary.table.entries.shardEntries(
-            shard,
-          )) {
+          for (const [, entry] of primary.table.entries.shardEntries(shard)) {
             if (entry.revision > primary.publishedRevision) newerThanSent++;
-            replica.addSnapshotEntry(
-              key,
-              entry.value,
-              entry.revision,
-              entry.deadline,
-            );
           }
+          const image = primary.table.entries.exportShard(shard, now);
+          if (image !== undefined) replica.addSnapshotShard(image);
           expect(replica.revision).toBe(snapshotRevision);
         }
         expect(buffered).toBeGreaterThan(0);
@@ -534,7 +674,7 @@ describe('ReplicaStore', () => {
 
         expect(replica.revision).toBe(primary.revision);
         expect(replica.table.digest(now)).toBe(primary.table.digest(now));
-        expectSame(primary, replica);
+        expectSame(primary, replica, true);
       },
     );
 
@@ -547,7 +687,8 @@ describe('ReplicaStore', () => {
         randomStep(primary, random, serial++);
       early.applyBatch(primary.takeBatch()!);
 
-      const late = new ReplicaStore(2);
+      // A snapshot ships whole shards: the replica has the primary's shard count.
+      const late = new ReplicaStore(4);
       late.beginSnapshot(primary.publishedRevision);
       for (let shard = 0; shard < primary.table.entries.shardCount; shard++) {
         for (let i = 0; i < 5; i++) randomStep(primary, random, serial++);
@@ -556,18 +697,13 @@ describe('ReplicaStore', () => {
           expect(early.applyBatch(next)).toBe(ApplyResult.Applied);
           late.applyBatch(next);
         }
-        for (const [key, entry] of primary.table.entries.shardEntries(shard)) {
-          late.addSnapshotEntry(
-            key,
-            entry.value,
-            entry.revision,
-            entry.deadline,
-          );
-        }
+        const image = primary.table.entries.exportShard(shard, now);
+        if (image !== undefined) late.addSnapshotShard(image);
       }
       expect(late.endSnapshot()).toBe(ApplyResult.Applied);
       expect(late.revision).toBe(early.revision);
-      expect(contents(late.table)).toEqual(contents(early.table));
+      expect(contents(late.table, now)).toEqual(contents(early.table, now));
+      expect(late.table.digest(now)).toBe(early.table.digest(now));
       expect(batchEnd({ from: 1, changes: [] })).toBe(0);
     });
   });

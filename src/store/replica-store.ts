@@ -1,7 +1,7 @@
 import { batchEnd, ChangeBatch } from './change';
 import { Entry } from './entry';
 import { KvTable } from './kv-table';
-import { DEFAULT_SHARD_BITS } from './sharded-map';
+import { DEFAULT_SHARD_BITS, ShardImage } from './entry-table';
 import { Milliseconds, Revision } from './types';
 
 /** What {@link ReplicaStore.applyBatch} did with a batch. */
@@ -55,14 +55,12 @@ export class ReplicaStore {
     this.buffered = [];
   }
 
-  /** Adds one snapshot entry. */
-  addSnapshotEntry(
-    key: string,
-    value: string,
-    revision: Revision,
-    deadline: Milliseconds,
-  ): void {
-    this.table.entries.set(key, new Entry(value, revision, deadline));
+  /**
+   * Adds the entries of one whole shard of the snapshot. Throws a RangeError when the image
+   * does not fit (a shard sent twice, or a malformed image).
+   */
+  addSnapshotShard(image: ShardImage): void {
+    this.table.entries.importShard(image);
   }
 
   /** Ends the snapshot and applies the batches that came during it. */

@@ -5,11 +5,14 @@ import { HttpError } from './http-errors';
 // "; charset=utf-8" to a JSON content type, and the contract promises exactly application/json.
 const asIs = (payload: unknown): string => payload as string;
 
-/** Sends a JSON text that is already serialized, with `Content-Type: application/json`. */
+/**
+ * Sends a JSON text that is already serialized (as a string, or as its UTF-8 bytes), with
+ * `Content-Type: application/json`.
+ */
 export function sendJson(
   reply: FastifyReply,
   status: number,
-  json: string,
+  json: string | Uint8Array,
 ): void {
   reply
     .code(status)

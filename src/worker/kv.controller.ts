@@ -59,7 +59,7 @@ export class KvController {
     }
     const entry = this.replica.read(key);
     if (entry === undefined) return sendError(reply, Errors.keyNotFound);
-    this.sendValue(request, reply, entry.value, entry.revision);
+    this.sendValue(request, reply, entry.bytes, entry.revision);
   }
 
   @Post(':key')
@@ -93,7 +93,7 @@ export class KvController {
   private sendValue(
     request: FastifyRequest,
     reply: FastifyReply,
-    value: string,
+    value: string | Uint8Array,
     revision: number,
   ): void {
     reply.header('etag', `"${revision}"`);

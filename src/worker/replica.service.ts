@@ -1,13 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { LOGGER } from '../config/config.module';
-import {
-  Batch,
-  MessageType,
-  SNAPSHOT_FIELDS,
-  SnapshotBegin,
-  SnapshotChunk,
-} from '../protocol';
+import { Batch, MessageType, SnapshotBegin, SnapshotChunk } from '../protocol';
 import { ApplyResult, Entry, ReplicaStore } from '../store';
 import { PrimaryLink } from './primary-link';
 import { WorkerMetrics } from './worker-metrics';
@@ -43,15 +37,7 @@ export class ReplicaService {
     link.on<SnapshotChunk>(MessageType.SnapshotChunk, (m) => {
       const target = this.incoming;
       if (target === undefined) return;
-      const entries = m.entries;
-      for (let i = 0; i < entries.length; i += SNAPSHOT_FIELDS) {
-        target.addSnapshotEntry(
-          entries[i] as string,
-          entries[i + 1] as string,
-          entries[i + 2] as number,
-          entries[i + 3] as number,
-        );
-      }
+      for (const image of m.shards) target.addSnapshotShard(image);
     });
     link.on(MessageType.SnapshotEnd, () => this.finishSnapshot());
     link.on<Batch>(MessageType.Batch, (m) => this.applyBatch(m));

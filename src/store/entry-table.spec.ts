@@ -1,0 +1,656 @@
+import { Entry } from './entry';
+import { DEFAULT_SHARD_BITS, EntryTable, ShardImage } from './entry-table';
+import { plain, PlainEntry } from './entry.spec-support';
+import { hashString } from './key-hash';
+import { prng } from './seeded-random.spec-support';
+import { MAX_TTL, NO_DEADLINE } from './types';
+
+const V8_MAP_LIMIT = 2 ** 24; // 16,777,216
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+/** '"é€😀"' (1, 2, 3 and 4 UTF-8 bytes a character) and its UTF-8 bytes, written out. */
+const MULTI = '"\u00e9\u20ac\u{1f600}"';
+const MULTI_BYTES = Uint8Array.of(
+  0x22,
+  0xc3,
+  0xa9,
+  0xe2,
+  0x82,
+  0xac,
+  0xf0,
+  0x9f,
+  0x98,
+  0x80,
+  0x22,
+);
+
+/** Every entry of `table` as [key, plain entry], sorted by key. */
+function contents(table: EntryTable): [string, PlainEntry][] {
+  return [...table.entries()]
+    .map(([key, entry]): [string, PlainEntry] => [key, plain(entry)!])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The pairs of `model`, sorted by key, in the shape of {@link contents}. */
+function sorted(model: Map<string, PlainEntry>): [string, PlainEntry][] {
+  return [...model].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * `expect(actual).toEqual(expected)`, but cheap when they are equal (JSON text compared first):
+ * for hot loops, where thousands of full matcher calls would cost seconds.
+ */
+function same(actual: unknown, expected: unknown): void {
+  if (JSON.stringify(actual) !== JSON.stringify(expected))
+    expect(actual).toEqual(expected);
+}
+
+/** Every image of `table` live at `now`. */
+function exportAll(table: EntryTable, now: number): ShardImage[] {
+  const images: ShardImage[] = [];
+  for (let shard = 0; shard < table.shardCount; shard++) {
+    const image = table.exportShard(shard, now);
+    if (image !== undefined) images.push(image);
+  }
+  return images;
+}
+
+describe('EntryTable', () => {
+  describe('as a map', () => {
+    it('sets, gets, updates and deletes keys, keeping size exact', () => {
+      const table = new EntryTable();
+      expect(table.size).toBe(0);
+      expect(table.get('a')).toBeUndefined();
+
+      expect(table.set('a', '1', 1, NO_DEADLINE)).toBe(true);
+      expect(table.set('b', '"two"', 2, 5000)).toBe(true);
+      expect(table.size).toBe(2);
+      expect(plain(table.get('a'))).toEqual({
+        value: '1',
+        revision: 1,
+        deadline: 0,
+      });
+      expect(plain(table.get('b'))).toEqual({
+        value: '"two"',
+        revision: 2,
+        deadline: 5000,
+      });
+
+      // Replacing is not adding; revision and deadline are replaced with the value.
+      expect(table.set('a', '10', 3, 7000)).toBe(false);
+      expect(table.size).toBe(2);
+      expect(plain(table.get('a'))).toEqual({
+        value: '10',
+        revision: 3,
+        deadline: 7000,
+      });
+
+      expect(table.delete('a')).toBe(true);
+      expect(table.delete('a')).toBe(false);
+      expect(table.delete('never')).toBe(false);
+      expect(table.size).toBe(1);
+      expect(table.get('a')).toBeUndefined();
+      expect(table.get('b')?.value).toBe('"two"');
+
+      // A deleted key comes back as a new one.
+      expect(table.set('a', '11', 4, NO_DEADLINE)).toBe(true);
+      expect(table.size).toBe(2);
+    });
+
+    it('distinguishes keys that differ only slightly, and the empty key', () => {
+      const table = new EntryTable(4);
+      const keys = ['', ' ', 'a', 'A', 'a ', 'ab', 'ba', '\u00e9', 'e\u0301'];
+      keys.forEach((key, i) =>
+        expect(table.set(key, `"v:${key}"`, i + 1, 0)).toBe(true),
+      );
+      expect(table.size).toBe(keys.length);
+      keys.forEach((key, i) =>
+        expect(plain(table.get(key))).toEqual({
+          value: `"v:${key}"`,
+          revision: i + 1,
+          deadline: 0,
+        }),
+      );
+    });
+
+    it('keeps revisions and deadlines exactly, up to ten years ahead', () => {
+      const table = new EntryTable(0);
+      const deadline = 1_700_000_000_000 + MAX_TTL;
+      table.set('k', '1', Number.MAX_SAFE_INTEGER, deadline);
+      expect(table.get('k')?.revision).toBe(9_007_199_254_740_991);
+      expect(table.get('k')?.deadline).toBe(2_015_360_000_000);
+    });
+
+    it('lists every entry exactly once, and shardEntries partitions them', () => {
+      const table = new EntryTable(6);
+      const expected = new Map<string, PlainEntry>();
+      for (let i = 0; i < 2000; i++) {
+        table.set(`key-${i}`, `${i}`, i + 1, i % 7 === 0 ? 50_000 + i : 0);
+        expected.set(`key-${i}`, {
+          value: `${i}`,
+          revision: i + 1,
+          deadline: i % 7 === 0 ? 50_000 + i : 0,
+        });
+      }
+      for (let i = 0; i < 2000; i += 3) {
+        table.delete(`key-${i}`);
+        expected.delete(`key-${i}`);
+      }
+      expect(table.size).toBe(expected.size);
+
+      const all = [...table.entries()].map(
+        ([key, entry]): [string, PlainEntry] => [key, plain(entry)!],
+      );
+      expect(all).toHaveLength(expected.size);
+      expect(new Map(all)).toEqual(expected);
+
+      const fromShards: [string, PlainEntry][] = [];
+      for (let shard = 0; shard < table.shardCount; shard++) {
+        for (const [key, entry] of table.shardEntries(shard)) {
+          // Each key lives in the shard its hash picks.
+          expect(hashString(key) & (table.shardCount - 1)).toBe(shard);
+          fromShards.push([key, plain(entry)!]);
+        }
+      }
+      expect(fromShards).toEqual(all);
+    });
+
+    it('rejects a shard index out of range', () => {
+      const table = new EntryTable(3);
+      expect(table.shardCount).toBe(8);
+      // shardEntries is a generator: it checks the index when iterated.
+      expect(() => [...table.shardEntries(-1)]).toThrow(RangeError);
+      expect(() => [...table.shardEntries(8)]).toThrow(RangeError);
+      expect(() => [...table.shardEntries(1.5)]).toThrow(RangeError);
+      expect(() => [...table.shardEntries(7)]).not.toThrow();
+    });
+
+    it('clear empties every shard and gives back the arenas', () => {
+      const table = new EntryTable(4);
+      for (let i = 0; i < 500; i++) table.set(String(i), 'x'.repeat(200), 1, 0);
+      expect(table.arenaBytes).toBeGreaterThan(500 * 200);
+      table.clear();
+      expect(table.size).toBe(0);
+      expect([...table.entries()]).toEqual([]);
+      expect(table.get('1')).toBeUndefined();
+      expect(table.arenaBytes).toBeLessThan(16 * KIB);
+      expect(table.set('1', '1', 2, 0)).toBe(true);
+      expect(table.size).toBe(1);
+      expect(table.get('1')?.value).toBe('1');
+    });
+
+    it('holds far more than one V8 Map (2^24) with the default shard bits', () => {
+      const table = new EntryTable();
+      expect(DEFAULT_SHARD_BITS).toBe(12);
+      expect(table.shardCount).toBe(4096);
+      expect(table.capacity).toBe(4096 * V8_MAP_LIMIT);
+      expect(table.capacity).toBeGreaterThan(V8_MAP_LIMIT);
+      // Ten million keys fit with a wide margin.
+      expect(table.capacity).toBeGreaterThan(10_000_000 * 1000);
+    });
+
+    it('spreads keys over (nearly) all shards, none much fuller than the mean', () => {
+      const table = new EntryTable();
+      const count = 40_960; // 10 per shard on average
+      for (let i = 0; i < count; i++) table.set(`user:${i}`, `${i}`, i + 1, 0);
+      const sizes: number[] = [];
+      for (let shard = 0; shard < table.shardCount; shard++) {
+        sizes.push([...table.shardEntries(shard)].length);
+      }
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(count);
+      const used = sizes.filter((size) => size > 0).length;
+      expect(used).toBeGreaterThan(table.shardCount * 0.99);
+      expect(Math.max(...sizes)).toBeLessThan(40);
+    });
+
+    it('with shardBits 0 is a single shard of capacity 2^24, in insertion order', () => {
+      const table = new EntryTable(0);
+      expect(table.shardCount).toBe(1);
+      expect(table.capacity).toBe(V8_MAP_LIMIT);
+      table.set('x', '1', 1, 0);
+      table.set('y', '2', 2, 0);
+      table.set('x', '3', 3, 0); // a rewrite keeps the key's place
+      expect(
+        [...table.shardEntries(0)].map(([key, entry]) => [key, plain(entry)]),
+      ).toEqual([
+        ['x', { value: '3', revision: 3, deadline: 0 }],
+        ['y', { value: '2', revision: 2, deadline: 0 }],
+      ]);
+    });
+
+    it.each([-1, 21, 1.5, NaN, Infinity])(
+      'throws RangeError for shardBits %p',
+      (bits) => {
+        expect(() => new EntryTable(bits)).toThrow(RangeError);
+      },
+    );
+
+    it('accepts shardBits 16', () => {
+      const table = new EntryTable(16);
+      expect(table.shardCount).toBe(65536);
+      expect(table.capacity).toBe(2 ** 40);
+    });
+  });
+
+  describe('values in the arena', () => {
+    it('round-trips multi-byte UTF-8 exactly through value and bytes', () => {
+      const table = new EntryTable(0);
+      table.set('k', MULTI, 1, 0);
+      const entry = table.get('k')!;
+      expect(entry.value).toBe(MULTI);
+      expect(entry.bytes).toEqual(MULTI_BYTES);
+      expect(entry.byteLength).toBe(11);
+      // Keys too may be any text.
+      table.set('\u{1f511}\u00e9', '"\\u00e9"', 2, 0);
+      expect(table.get('\u{1f511}\u00e9')?.value).toBe('"\\u00e9"');
+      expect(table.get('\u{1f511}e')).toBeUndefined();
+    });
+
+    it('stores a Uint8Array value as given, copying it', () => {
+      const table = new EntryTable(0);
+      const given = Uint8Array.of(0x00, 0xff, 0x22, 0x7f);
+      expect(table.set('raw', given, 4, 99)).toBe(true);
+      given[0] = 0x41; // the table holds its own copy
+      expect(table.get('raw')?.bytes).toEqual(
+        Uint8Array.of(0x00, 0xff, 0x22, 0x7f),
+      );
+      expect(table.get('raw')?.byteLength).toBe(4);
+
+      // Bytes and text are two spellings of one value.
+      table.set('b', MULTI_BYTES, 5, 0);
+      expect(plain(table.get('b'))).toEqual({
+        value: MULTI,
+        revision: 5,
+        deadline: 0,
+      });
+
+      // A view of the middle of a larger buffer stores only what it shows.
+      const wide = Uint8Array.of(0x61, 0x22, 0x7a, 0x22, 0x62);
+      table.set('view', wide.subarray(1, 4), 6, 0);
+      expect(table.get('view')?.value).toBe('"z"');
+    });
+
+    it('stores an empty value, as text or as bytes', () => {
+      const table = new EntryTable(0);
+      table.set('text', '', 1, 0);
+      table.set('bytes', new Uint8Array(0), 2, 0);
+      for (const key of ['text', 'bytes']) {
+        expect(table.get(key)?.value).toBe('');
+        expect(table.get(key)?.bytes).toEqual(new Uint8Array(0));
+        expect(table.get(key)?.byteLength).toBe(0);
+      }
+      expect(table.size).toBe(2);
+    });
+
+    it('stores a 1 MiB value and gives the memory back once it is deleted', () => {
+      const table = new EntryTable(0);
+      const big = `"${'x'.repeat(MIB - 2)}"`;
+      table.set('small', '1', 1, 0);
+      table.set('big', big, 2, 0);
+      expect(table.get('big')?.value).toBe(big);
+      expect(table.get('big')?.byteLength).toBe(MIB);
+      expect(table.get('small')?.value).toBe('1');
+      // Multi-byte: 2^18 euro signs are 3 * 2^18 bytes.
+      const euros = '\u20ac'.repeat(MIB / 4);
+      table.set('euros', euros, 3, 0);
+      expect(table.get('euros')?.byteLength).toBe(3 * (MIB / 4));
+      expect(table.get('euros')?.value).toBe(euros);
+      expect(table.get('big')?.value).toBe(big);
+
+      table.delete('big');
+      table.delete('euros');
+      expect(table.size).toBe(1);
+      expect(table.get('small')?.value).toBe('1');
+      expect(table.arenaBytes).toBeLessThan(4 * KIB);
+    });
+
+    it('keeps the arena bounded under many overwrites of a fixed key set', () => {
+      const table = new EntryTable(0);
+      let most = 0;
+      for (let i = 0; i < 100_000; i++) {
+        table.set(`k${i % 10}`, `"value ${i}"`, i + 1, i % 3 ? 0 : i);
+        most = Math.max(most, table.arenaBytes);
+      }
+      expect(table.size).toBe(10);
+      // Ten records of 40 bytes or so are live at any time.
+      expect(most).toBeLessThan(2 * KIB);
+      expect(plain(table.get('k3'))).toEqual({
+        value: '"value 99993"',
+        revision: 99_994,
+        deadline: 99_993,
+      });
+      expect(plain(table.get('k9'))).toEqual({
+        value: '"value 99999"',
+        revision: 100_000,
+        deadline: 99_999,
+      });
+    });
+
+    it('keeps size right over many deletes, and shrinks back once all is deleted', () => {
+      const table = new EntryTable(0);
+      for (let i = 0; i < 5000; i++) table.set(`k${i}`, `"${i}"`, i + 1, 0);
+      expect(table.size).toBe(5000);
+      const full = table.arenaBytes;
+      expect(full).toBeGreaterThan(5000 * 24);
+
+      for (let i = 0; i < 5000; i += 2)
+        expect(table.delete(`k${i}`)).toBe(true);
+      expect(table.size).toBe(2500);
+      expect(table.arenaBytes).toBeLessThanOrEqual(full);
+      for (let i = 0; i < 5000; i += 2)
+        expect(table.delete(`k${i}`)).toBe(false);
+      expect(table.size).toBe(2500);
+      expect(table.get('k4999')?.value).toBe('"4999"');
+      expect(table.get('k4998')).toBeUndefined();
+
+      for (let i = 1; i < 5000; i += 2) table.delete(`k${i}`);
+      expect(table.size).toBe(0);
+      expect([...table.entries()]).toEqual([]);
+      expect(table.arenaBytes).toBeLessThan(1 * KIB);
+    });
+
+    it('keeps every Entry read earlier as it was, through writes, rebuilds and clear', () => {
+      const table = new EntryTable(0);
+      table.set('a', '"first a"', 1, 0);
+      table.set('b', MULTI, 2, 500);
+      const a1 = table.get('a')!;
+      const b1 = table.get('b')!;
+      const held: [Entry, string][] = [];
+      for (let i = 0; i < 3000; i++) {
+        table.set('a', `"a${i}"`, 10 + i, 0);
+        if (i % 100 === 0) held.push([table.get('a')!, `"a${i}"`]);
+        if (i % 7 === 0) table.delete('b');
+        else table.set('b', `${i}`, 10 + i, 0);
+      }
+      // Shrinking rebuilds too.
+      table.delete('a');
+      table.delete('b');
+      table.clear();
+      table.set('a', '"after clear"', 9999, 0);
+
+      expect(plain(a1)).toEqual({
+        value: '"first a"',
+        revision: 1,
+        deadline: 0,
+      });
+      expect(plain(b1)).toEqual({ value: MULTI, revision: 2, deadline: 500 });
+      expect(b1.bytes).toEqual(MULTI_BYTES);
+      expect(held).toHaveLength(30);
+      for (const [entry, value] of held) expect(entry.value).toBe(value);
+      expect(held[29]![0].revision).toBe(2910);
+      expect(table.get('a')?.value).toBe('"after clear"');
+    });
+
+    it('matches a plain Map over a seeded random run in one shard (many rebuilds)', () => {
+      const random = prng(7);
+      const pick = (n: number) => Math.floor(random() * n);
+      const table = new EntryTable(0);
+      const model = new Map<string, PlainEntry>();
+      const pieces = ['x', '\u00e9', '\u20ac', '\u{1f600}', '"', '\\', ' '];
+      const held: [Entry, PlainEntry][] = [];
+      let most = 0;
+      let sets = 0;
+      let deletes = 0;
+      for (let step = 0; step < 30_000; step++) {
+        const key = `k${pick(16)}`;
+        if (random() < 0.3) {
+          same(table.delete(key), model.delete(key));
+          deletes++;
+        } else {
+          let value = '';
+          // Mostly short values, now and then a long one.
+          const length = random() < 0.02 ? 200 + pick(400) : pick(12);
+          for (let i = 0; i < length; i++) value += pieces[pick(pieces.length)];
+          const expected: PlainEntry = {
+            value,
+            revision: step + 1,
+            deadline: random() < 0.5 ? NO_DEADLINE : 1_000_000 + step,
+          };
+          // Half the values go in as UTF-8 bytes (encoded by Node, not by the table).
+          const given = random() < 0.5 ? value : Buffer.from(value, 'utf8');
+          same(
+            table.set(key, given, expected.revision, expected.deadline),
+            !model.has(key),
+          );
+          model.set(key, expected);
+          sets++;
+          if (step % 97 === 0) held.push([table.get(key)!, expected]);
+        }
+        same(table.size, model.size);
+        same(plain(table.get(key)), model.get(key));
+        most = Math.max(most, table.arenaBytes);
+        if (step % 500 === 0) same(contents(table), sorted(model));
+      }
+      expect(contents(table)).toEqual(sorted(model));
+      expect(sets).toBeGreaterThan(15_000);
+      expect(deletes).toBeGreaterThan(5_000);
+      // At most 16 live values of at most 600 four-byte characters each.
+      expect(most).toBeLessThan(128 * KIB);
+      expect(held.length).toBeGreaterThan(100);
+      for (const [entry, expected] of held) same(plain(entry), expected);
+      for (const key of [...model.keys()]) table.delete(key);
+      expect(table.size).toBe(0);
+      expect(table.arenaBytes).toBeLessThan(1 * KIB);
+    });
+  });
+
+  describe('shard images', () => {
+    it('lays out keys and records as documented', () => {
+      const table = new EntryTable(0);
+      table.set('ab', '"x"', 5, 1234);
+      const image = table.exportShard(0, 0)!;
+      expect(image.shard).toBe(0);
+      expect(image.count).toBe(1);
+      // Key: its UTF-8 length as a little-endian uint32, then its bytes.
+      expect(image.keys).toEqual(Uint8Array.of(2, 0, 0, 0, 0x61, 0x62));
+      // Record: revision and deadline as float64, value length as uint32, 4 spare bytes, the
+      // value's bytes, padding to a multiple of 8.
+      expect(image.records.length).toBe(32);
+      const view = new DataView(
+        image.records.buffer,
+        image.records.byteOffset,
+        image.records.byteLength,
+      );
+      expect(view.getFloat64(0, true)).toBe(5);
+      expect(view.getFloat64(8, true)).toBe(1234);
+      expect(view.getUint32(16, true)).toBe(3);
+      expect(image.records.subarray(24)).toEqual(
+        Uint8Array.of(0x22, 0x78, 0x22, 0, 0, 0, 0, 0),
+      );
+    });
+
+    it('round-trips every live entry into a table of the same shard count', () => {
+      const now = 1_000_000;
+      const source = new EntryTable(3);
+      const expected = new Map<string, PlainEntry>();
+      for (let i = 0; i < 300; i++) {
+        const key = i % 5 === 0 ? `\u{1f511}${i}` : `k${i}`;
+        const value = i % 3 === 0 ? `"${i}${MULTI}"` : `${i}`;
+        const deadline = i % 4 === 0 ? now + (i % 8 === 0 ? 1 : 0) : 0;
+        source.set(key, value, i + 1, deadline);
+        // Deadline `now` is past at `now`: left out; `now + 1` and none are kept.
+        if (deadline === 0 || deadline > now)
+          expected.set(key, { value, revision: i + 1, deadline });
+      }
+      for (let i = 1; i < 300; i += 10) {
+        source.delete(`k${i}`);
+        expected.delete(`k${i}`);
+      }
+
+      const images = exportAll(source, now);
+      expect(images.reduce((n, image) => n + image.count, 0)).toBe(
+        expected.size,
+      );
+      const target = new EntryTable(3);
+      for (const image of images) target.importShard(image);
+      expect(target.size).toBe(expected.size);
+      expect(contents(target)).toEqual(sorted(expected));
+      // Each key landed in its own shard: found by get.
+      for (const [key, entry] of expected)
+        expect(plain(target.get(key))).toEqual(entry);
+    });
+
+    it('leaves out expired entries, and gives nothing for a shard without live ones', () => {
+      const table = new EntryTable(0);
+      expect(table.exportShard(0, 0)).toBeUndefined();
+      table.set('gone', '1', 1, 100);
+      expect(table.exportShard(0, 99)?.count).toBe(1);
+      expect(table.exportShard(0, 100)).toBeUndefined();
+      table.set('forever', '2', 2, NO_DEADLINE);
+      const image = table.exportShard(0, 100)!;
+      expect(image.count).toBe(1);
+      const target = new EntryTable(0);
+      target.importShard(image);
+      expect(contents(target)).toEqual([
+        ['forever', { value: '2', revision: 2, deadline: 0 }],
+      ]);
+      // Exporting changes nothing in the table.
+      expect(table.size).toBe(2);
+    });
+
+    it('hands out images that own their bytes', () => {
+      const source = new EntryTable(0);
+      source.set('a', '"old"', 1, 0);
+      source.set('b', MULTI, 2, 0);
+      const image = source.exportShard(0, 0)!;
+      for (let i = 0; i < 1000; i++) source.set('a', `"new ${i}"`, 3 + i, 0);
+      source.clear();
+      const target = new EntryTable(0);
+      target.importShard(image);
+      expect(contents(target)).toEqual([
+        ['a', { value: '"old"', revision: 1, deadline: 0 }],
+        ['b', { value: MULTI, revision: 2, deadline: 0 }],
+      ]);
+    });
+
+    it('leaves an imported shard fully writable', () => {
+      const source = new EntryTable(0);
+      for (let i = 0; i < 50; i++) source.set(`k${i}`, `"${i}"`, i + 1, 0);
+      const target = new EntryTable(0);
+      target.importShard(source.exportShard(0, 0)!);
+      const before = target.get('k7')!;
+      for (let round = 0; round < 100; round++) {
+        for (let i = 0; i < 50; i++)
+          target.set(`k${i}`, `"${round}:${i}"`, 100 + round, 0);
+      }
+      expect(target.set('new', '1', 999, 0)).toBe(true);
+      expect(target.delete('k0')).toBe(true);
+      expect(target.size).toBe(50);
+      expect(target.get('k49')?.value).toBe('"99:49"');
+      expect(plain(before)).toEqual({ value: '"7"', revision: 8, deadline: 0 });
+      for (let i = 1; i < 50; i++) target.delete(`k${i}`);
+      target.delete('new');
+      expect(target.size).toBe(0);
+      expect(target.arenaBytes).toBeLessThan(1 * KIB);
+    });
+
+    it('rejects a shard index out of range', () => {
+      const table = new EntryTable(2);
+      expect(() => table.exportShard(4, 0)).toThrow(RangeError);
+      expect(() => table.exportShard(-1, 0)).toThrow(RangeError);
+      const image = new EntryTable(0);
+      image.set('a', '1', 1, 0);
+      const valid = image.exportShard(0, 0)!;
+      expect(() => table.importShard({ ...valid, shard: 4 })).toThrow(
+        RangeError,
+      );
+    });
+
+    describe('refuses an image that does not fit, changing nothing', () => {
+      /** An image of shard 0 of a one-shard table holding keys a, b and c. */
+      function image(): ShardImage {
+        const source = new EntryTable(0);
+        source.set('a', '"1"', 1, 0);
+        source.set('b', '"22"', 2, 0);
+        source.set('c', MULTI, 3, 0);
+        return source.exportShard(0, 0)!;
+      }
+
+      it.each<[string, (valid: ShardImage) => ShardImage]>([
+        [
+          'records cut short',
+          (valid) => ({ ...valid, records: valid.records.subarray(0, 56) }),
+        ],
+        [
+          'records cut inside a header',
+          (valid) => ({ ...valid, records: valid.records.subarray(0, 40) }),
+        ],
+        [
+          'records not a whole number of records',
+          (valid) => ({ ...valid, records: valid.records.subarray(0, 60) }),
+        ],
+        [
+          'keys cut short',
+          (valid) => ({ ...valid, keys: valid.keys.subarray(0, 10) }),
+        ],
+        [
+          'keys left over',
+          (valid) => ({
+            ...valid,
+            keys: Uint8Array.of(...valid.keys, 1, 0, 0, 0, 0x64),
+          }),
+        ],
+        ['a count too high', (valid) => ({ ...valid, count: 4 })],
+        ['a count too low', (valid) => ({ ...valid, count: 2 })],
+        [
+          'a key twice',
+          (valid) => ({
+            ...valid,
+            // a, a, c instead of a, b, c
+            keys: Uint8Array.of(
+              ...[1, 0, 0, 0, 0x61],
+              ...[1, 0, 0, 0, 0x61],
+              ...[1, 0, 0, 0, 0x63],
+            ),
+          }),
+        ],
+        [
+          'a record whose length runs past the end',
+          (valid) => {
+            const records = Uint8Array.from(valid.records);
+            records[16] = 200;
+            return { ...valid, records };
+          },
+        ],
+      ])('%s', (_, spoil) => {
+        const valid = image();
+        const table = new EntryTable(0);
+        expect(() => table.importShard(spoil(valid))).toThrow(RangeError);
+        expect(table.size).toBe(0);
+        expect(table.get('a')).toBeUndefined();
+        expect([...table.entries()]).toEqual([]);
+        // The shard is still empty, so the valid image goes in.
+        table.importShard(valid);
+        expect(contents(table)).toEqual([
+          ['a', { value: '"1"', revision: 1, deadline: 0 }],
+          ['b', { value: '"22"', revision: 2, deadline: 0 }],
+          ['c', { value: MULTI, revision: 3, deadline: 0 }],
+        ]);
+      });
+
+      it('into a shard that holds entries', () => {
+        const table = new EntryTable(0);
+        table.set('z', '9', 9, 0);
+        expect(() => table.importShard(image())).toThrow(RangeError);
+        expect(contents(table)).toEqual([
+          ['z', { value: '9', revision: 9, deadline: 0 }],
+        ]);
+        table.delete('z');
+        table.importShard(image());
+        expect(table.size).toBe(3);
+      });
+
+      it('from a table with another shard count', () => {
+        const source = new EntryTable(0);
+        for (let i = 0; i < 40; i++) source.set(`k${i}`, '1', 1, 0);
+        const table = new EntryTable(3);
+        expect(() => table.importShard(source.exportShard(0, 0)!)).toThrow(
+          RangeError,
+        );
+        expect(table.size).toBe(0);
+        expect([...table.entries()]).toEqual([]);
+      });
+    });
+  });
+});
