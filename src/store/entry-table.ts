@@ -36,6 +36,28 @@ export interface ShardImage {
   readonly records: Uint8Array;
 }
 
+/**
+ * Writes `text` as UTF-8 at `at` in `out`, which must have room for 3 bytes per UTF-16 unit;
+ * returns the bytes written. Keys are mostly ASCII, which a plain loop writes faster than
+ * `TextEncoder.encodeInto` (and its view) can for short strings.
+ */
+function writeUtf8(text: string, out: Uint8Array, at: number): number {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80) {
+      return (
+        i +
+        encoder.encodeInto(
+          text.slice(i),
+          out.subarray(at + i, at + text.length * 3),
+        ).written
+      );
+    }
+    out[at + i] = code;
+  }
+  return text.length;
+}
+
 /** Rounds `bytes` up to a multiple of 8. */
 function align8(bytes: number): number {
   return Math.ceil(bytes / 8) * 8;
@@ -262,16 +284,16 @@ export class EntryTable {
     let keyRoom = 0;
     for (const key of shard.index.keys()) keyRoom += 4 + key.length * 3;
     const keys = new Uint8Array(keyRoom);
-    const records = new Shard(Math.max(8, shard.used - shard.dead));
+    const records = new Uint32Array((shard.used - shard.dead) / 4);
+    const from32 = shard.words;
+    let recordWords = 0;
     let keyBytes = 0;
     let count = 0;
-    for (const [key, from] of shard.index) {
+    // forEach rather than for-of: no [key, offset] array per entry.
+    shard.index.forEach((from, key) => {
       const deadline = shard.numbers[from / 8 + 1]!;
-      if (deadline !== 0 && deadline <= now) continue;
-      const written = encoder.encodeInto(
-        key,
-        keys.subarray(keyBytes + 4, keyBytes + 4 + key.length * 3),
-      ).written;
+      if (deadline !== 0 && deadline <= now) return;
+      const written = writeUtf8(key, keys, keyBytes + 4);
       keys[keyBytes] = written & 0xff;
       keys[keyBytes + 1] = (written >>> 8) & 0xff;
       keys[keyBytes + 2] = (written >>> 16) & 0xff;
@@ -279,18 +301,17 @@ export class EntryTable {
       keyBytes += 4 + written;
       const words = shard.recordBytes(from) / 4;
       const src = from / 4;
-      const dst = records.used / 4;
       for (let w = 0; w < words; w++)
-        records.words[dst + w] = shard.words[src + w]!;
-      records.used += words * 4;
+        records[recordWords + w] = from32[src + w]!;
+      recordWords += words;
       count++;
-    }
+    });
     if (count === 0) return undefined;
     return {
       shard: index,
       count,
       keys: keys.subarray(0, keyBytes),
-      records: records.bytes.subarray(0, records.used),
+      records: new Uint8Array(records.buffer, 0, recordWords * 4),
     };
   }
 
@@ -330,7 +351,7 @@ export class EntryTable {
         keys.subarray(keyAt + 4, keyAt + 4 + keyLength),
       );
       keyAt += 4 + keyLength;
-      if (next.index.has(key) || this.shardOf(key) !== shard)
+      if (this.shardOf(key) !== shard)
         throw new RangeError(`shard ${image.shard}: key out of place`);
       next.index.set(key, offset);
       offset += next.recordBytes(offset);
@@ -342,6 +363,8 @@ export class EntryTable {
       count !== image.count
     )
       throw new RangeError(`shard ${image.shard}: image does not add up`);
+    if (next.index.size !== count)
+      throw new RangeError(`shard ${image.shard}: a key appears twice`);
     next.used = offset;
     this.shards[image.shard] = next;
     this.count += count;
