@@ -109,6 +109,10 @@ export async function writeSnapshot(
  * Reads the snapshot at `path`, handing each entry to `onEntry`; returns the revision it
  * covers. Throws {@link FormatError} for a file that is damaged or cut short: a snapshot was
  * fsynced before it got its name, so unlike a log tail it has no excuse.
+ *
+ * A value is a string (version 1) or its UTF-8 bytes (version 2). Bytes are a view of the
+ * scanner's read buffer, valid only while `onEntry` runs: that buffer is reused once the
+ * file is larger than one read, so copy (or decode) them to keep them.
  */
 export function readSnapshot(
   path: string,
