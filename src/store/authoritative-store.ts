@@ -2,7 +2,7 @@ import { Change, ChangeBatch } from './change';
 import { Entry, isLive } from './entry';
 import { ExpiryQueue } from './expiry-queue';
 import { KvTable } from './kv-table';
-import { DEFAULT_SHARD_BITS } from './entry-table';
+import { DEFAULT_SHARD_BITS, ownedCopy } from './entry-table';
 import { Clock, Milliseconds, NO_DEADLINE, Revision } from './types';
 import {
   Precondition,
@@ -234,7 +234,7 @@ export class AuthoritativeStore {
   }
 
   private queueDeadline(deadline: Milliseconds, key: string): void {
-    this.expiry.push(deadline, key);
+    this.expiry.push(deadline, ownedCopy(key));
     if (this.expiry.size > 2 * this.keysWithDeadline + EXPIRY_SLACK) {
       this.expiry.compact((d, k) => this.table.entries.get(k)?.deadline === d);
     }

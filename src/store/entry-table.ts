@@ -58,6 +58,20 @@ function writeUtf8(text: string, out: Uint8Array, at: number): number {
   return text.length;
 }
 
+const scratch = new Uint8Array(4096);
+
+/**
+ * A copy of `text` that shares no memory with any other string. A key decoded from a message
+ * can be a slice of one string that holds the whole message (msgpackr decodes a run of
+ * strings at once, values included); kept as a Map key, the slice would pin all of that for
+ * as long as the key lives. About 100 ns for a short ASCII key.
+ */
+export function ownedCopy(text: string): string {
+  if (text.length * 3 > scratch.length)
+    return decoder.decode(encoder.encode(text));
+  return decoder.decode(scratch.subarray(0, writeUtf8(text, scratch, 0)));
+}
+
 /** Rounds `bytes` up to a multiple of 8. */
 function align8(bytes: number): number {
   return Math.ceil(bytes / 8) * 8;
@@ -232,11 +246,12 @@ export class EntryTable {
     shard.words[offset / 4 + 4] = length;
     shard.used = offset + align8(HEADER_BYTES + length);
     const previous = shard.index.get(key);
-    shard.index.set(key, offset);
     if (previous === undefined) {
+      shard.index.set(ownedCopy(key), offset);
       this.count++;
       return true;
     }
+    shard.index.set(key, offset);
     this.retire(shard, previous);
     return false;
   }
