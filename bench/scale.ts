@@ -88,9 +88,13 @@ interface ProcessMemory {
   heapUsed: number;
 }
 
-/** Resident set and V8 heap of every process, from the cluster's aggregated metrics. */
-async function memory(origin: string): Promise<ProcessMemory[]> {
-  const text = await (await fetch(`${origin}/_/metrics`)).text();
+/** The cluster's aggregated metrics. A scrape resets the event-loop delay figures. */
+async function scrape(origin: string): Promise<string> {
+  return (await fetch(`${origin}/_/metrics`)).text();
+}
+
+/** Resident set and V8 heap of every process, from a {@link scrape}. */
+function memory(text: string): ProcessMemory[] {
   const byPid = new Map<string, ProcessMemory>();
   for (const match of text.matchAll(
     /^(process_resident_memory_bytes|nodejs_heap_size_used_bytes)\{([^}]*)\} (\S+)/gm,
@@ -130,6 +134,36 @@ async function stats(
   };
 }
 
+/**
+ * The server's own view of the PUTs so far: how many it answered and how many took over 50 ms
+ * from the parsed request to the response (the kv_http_request_duration_seconds histogram,
+ * summed over the workers). Unlike the latency seen here, it leaves out time the request spent
+ * in the load generator and in socket buffers, so the two together show where a slow request
+ * was slow.
+ */
+function serverPuts(text: string): { total: number; over50ms: number } {
+  const bucket = (le: string): number => {
+    const match = new RegExp(
+      `^kv_http_request_duration_seconds_bucket\\{le="${le.replace('+', '\\+')}",route="/:key",method="PUT",status_class="2xx"\\} (\\S+)`,
+      'm',
+    ).exec(text);
+    return match ? Number(match[1]) : 0;
+  };
+  const total = bucket('+Inf');
+  return { total, over50ms: total - bucket('0.05') };
+}
+
+/** The worst event-loop delay of every process in a {@link scrape} since the one before. */
+function loopDelaysMs(text: string): string {
+  return [
+    ...text.matchAll(
+      /^nodejs_eventloop_lag_max_seconds\{role="(\w+)",pid="(\d+)"\} (\S+)/gm,
+    ),
+  ]
+    .map((m) => `${m[1]} ${m[2]} ${(Number(m[3]) * 1000).toFixed(1)} ms`)
+    .join(', ');
+}
+
 async function primaryLoopDelayMaxMs(origin: string): Promise<number> {
   const text = await (await fetch(`${origin}/_/metrics`)).text();
   const match =
@@ -147,12 +181,18 @@ async function main(): Promise<void> {
     `--max-old-space-size=${flags.heap}`,
   ]);
   try {
-    const before = await memory(cluster.origin);
+    const before = memory(await scrape(cluster.origin));
     const loaded = await load(cluster.origin, 0, keys);
-    const after = await memory(cluster.origin);
+    const afterText = await scrape(cluster.origin);
+    const after = memory(afterText);
+    const server = serverPuts(afterText);
     console.log(
       `loaded ${keys.toLocaleString()} keys in ${loaded.seconds.toFixed(1)} s (${(keys / loaded.seconds).toFixed(0)} PUT/s); ` +
         `slowest request ${loaded.maxLatencyMs.toFixed(1)} ms, ${loaded.slowOver50ms} over 50 ms`,
+    );
+    console.log(
+      `  server side: ${server.over50ms} of ${server.total.toLocaleString()} PUTs over 50 ms from parsed request to response; ` +
+        `worst event-loop delay during the load: ${loopDelaysMs(afterText)}`,
     );
     console.log('memory per key (growth during the load / keys):');
     for (const end of after) {

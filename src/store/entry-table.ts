@@ -38,8 +38,8 @@ export interface ShardImage {
 
 /**
  * Writes `text` as UTF-8 at `at` in `out`, which must have room for 3 bytes per UTF-16 unit;
- * returns the bytes written. Keys are mostly ASCII, which a plain loop writes faster than
- * `TextEncoder.encodeInto` (and its view) can for short strings.
+ * returns the bytes written. Keys and JSON texts are mostly ASCII, which a plain loop writes
+ * faster than `TextEncoder.encodeInto` (and the view it needs) can for short strings.
  */
 function writeUtf8(text: string, out: Uint8Array, at: number): number {
   for (let i = 0; i < text.length; i++) {
@@ -85,12 +85,15 @@ class Shard {
   numbers: Float64Array;
   /** The arena as uint32s, for lengths and for copying whole records. */
   words: Uint32Array;
+  /** The arena's size in bytes, kept as a field: reading `byteLength` is a builtin call. */
+  capacity: number;
   /** Bytes of the arena in use, live records and dead ones. */
   used = 0;
   /** Bytes of records no key points at any more. */
   dead = 0;
 
   constructor(capacity: number) {
+    this.capacity = capacity;
     const buffer = new ArrayBuffer(capacity);
     this.bytes = new Uint8Array(buffer);
     this.numbers = new Float64Array(buffer);
@@ -133,6 +136,7 @@ class Shard {
     this.bytes = next.bytes;
     this.numbers = next.numbers;
     this.words = next.words;
+    this.capacity = capacity;
     this.used = to;
     this.dead = 0;
   }
@@ -193,7 +197,7 @@ export class EntryTable {
   /** Bytes of every arena, live records, dead records and free space. */
   get arenaBytes(): number {
     let bytes = 0;
-    for (const shard of this.shards) bytes += shard.bytes.byteLength;
+    for (const shard of this.shards) bytes += shard.capacity;
     return bytes;
   }
 
@@ -228,15 +232,12 @@ export class EntryTable {
     const most =
       HEADER_BYTES +
       (typeof value === 'string' ? value.length * 3 : value.length);
-    if (shard.used + most > shard.bytes.byteLength) shard.rebuild(most);
+    if (shard.used + most > shard.capacity) shard.rebuild(most);
     const offset = shard.used;
     const start = offset + HEADER_BYTES;
     let length: number;
     if (typeof value === 'string') {
-      length = encoder.encodeInto(
-        value,
-        shard.bytes.subarray(start, start + value.length * 3),
-      ).written;
+      length = writeUtf8(value, shard.bytes, start);
     } else {
       shard.bytes.set(value, start);
       length = value.length;
@@ -389,7 +390,7 @@ export class EntryTable {
     shard.dead += shard.recordBytes(offset);
     // Against the bytes written, not the arena's size: an arena sized for a large value must
     // shrink once that value is gone, even though its free space keeps it from filling up.
-    if (shard.dead * 2 > shard.used && shard.bytes.byteLength > MIN_ARENA_BYTES)
+    if (shard.dead * 2 > shard.used && shard.capacity > MIN_ARENA_BYTES)
       shard.rebuild(0);
   }
 
