@@ -5,10 +5,11 @@
  * - `messages.ts`: every message type, with its numeric wire tag.
  * - `codec.ts`: the one msgpack codec (msgpackr); every message is one Buffer.
  *
- * Flow: a worker says Hello, gets SnapshotBegin, SnapshotChunk..., SnapshotEnd, interleaved with
- * the Batches published meanwhile, and then answers each Batch it applies with Applied. Writes
- * go up as one Writes message per event-loop turn; WriteResults come down after the Batch that
- * holds them, so a worker always serves its own acknowledged writes.
+ * Flow: a worker says Hello, gets SnapshotBegin, SnapshotChunk... (whole shards as the bytes
+ * of their arenas), SnapshotEnd, interleaved with the Batches published meanwhile, and then
+ * answers each Batch it applies with Applied. Writes go up as one Writes message per event-loop
+ * turn; WriteResults come down after the Batch that holds them, so a worker always serves its
+ * own acknowledged writes.
  */
 export * from './codec';
 export * from './memory-figures';

@@ -673,6 +673,11 @@ describe('ownedCopy', () => {
     expect(ownedCopy(text)).toBe(text);
   });
 
+  it('keeps a text with a lone surrogate as it is rather than change it', () => {
+    const text = 'k-\ud800-end';
+    expect(ownedCopy(text)).toBe(text);
+  });
+
   it('copies a slice cut from a longer string', () => {
     const message = 'k000000000000042{"prop":"/1234"}';
     expect(ownedCopy(message.slice(0, 16))).toBe('k000000000000042');

@@ -67,9 +67,12 @@ const scratch = new Uint8Array(4096);
  * as long as the key lives. About 100 ns for a short ASCII key.
  */
 export function ownedCopy(text: string): string {
-  if (text.length * 3 > scratch.length)
-    return decoder.decode(encoder.encode(text));
-  return decoder.decode(scratch.subarray(0, writeUtf8(text, scratch, 0)));
+  const copy =
+    text.length * 3 > scratch.length
+      ? decoder.decode(encoder.encode(text))
+      : decoder.decode(scratch.subarray(0, writeUtf8(text, scratch, 0)));
+  // A lone surrogate has no UTF-8 form and comes back as U+FFFD: keep such a text as it is.
+  return copy === text ? copy : text;
 }
 
 /** Rounds `bytes` up to a multiple of 8. */
@@ -154,6 +157,9 @@ class Shard {
  * Why arenas: an entry costs the heap one key string and one `Map` slot, instead of also a
  * value string and an entry object. The garbage collector then has a third of the objects to
  * trace and copy, and a value never passes through the young generation of the heap.
+ *
+ * Keys are expected to be well-formed Unicode, as HTTP paths decode to: a shard image carries
+ * keys as UTF-8, where a lone surrogate becomes U+FFFD.
  *
  * Records are append-only: a write appends a new record and leaves the old one dead; a shard's
  * arena is rebuilt (live records copied into a new one, {@link ARENA_SLACK} times their size)
