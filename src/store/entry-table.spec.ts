@@ -5,7 +5,7 @@ import {
   ownedCopy,
   ShardImage,
 } from './entry-table';
-import { plain, PlainEntry } from './entry.spec-support';
+import { MULTI, MULTI_BYTES, plain, PlainEntry } from './entry.spec-support';
 import { hashString } from './key-hash';
 import { prng } from './seeded-random.spec-support';
 import { MAX_TTL, NO_DEADLINE } from './types';
@@ -13,22 +13,6 @@ import { MAX_TTL, NO_DEADLINE } from './types';
 const V8_MAP_LIMIT = 2 ** 24; // 16,777,216
 const KIB = 1024;
 const MIB = 1024 * 1024;
-
-/** '"é€😀"' (1, 2, 3 and 4 UTF-8 bytes a character) and its UTF-8 bytes, written out. */
-const MULTI = '"\u00e9\u20ac\u{1f600}"';
-const MULTI_BYTES = Uint8Array.of(
-  0x22,
-  0xc3,
-  0xa9,
-  0xe2,
-  0x82,
-  0xac,
-  0xf0,
-  0x9f,
-  0x98,
-  0x80,
-  0x22,
-);
 
 /** Every entry of `table` as [key, plain entry], sorted by key. */
 function contents(table: EntryTable): [string, PlainEntry][] {
