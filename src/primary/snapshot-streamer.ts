@@ -75,7 +75,7 @@ export class SnapshotStreamer {
           if (image === undefined) continue;
           shards.push(image);
           entriesInChunk += image.count;
-          bytesInChunk += image.keys.length + image.records.length;
+          bytesInChunk += image.records.length;
         }
         if (shards.length === 0) continue;
         sent += entriesInChunk;

@@ -31,7 +31,7 @@ export class ProtocolError extends Error {
 const WRITE_FIELDS = 8;
 const RESULT_FIELDS = 3;
 const CHANGE_FIELDS = 3;
-const SHARD_IMAGE_FIELDS = 4;
+const SHARD_IMAGE_FIELDS = 3;
 
 /** Encodes `message`. A frame on the IPC channel is one or more of these laid end to end. */
 export function encodeMessage(message: Message): Buffer {
@@ -96,8 +96,7 @@ function toWire(message: Message): unknown[] {
       return [message.type, message.revision];
     case MessageType.SnapshotChunk: {
       const wire: unknown[] = [message.type];
-      for (const s of message.shards)
-        wire.push(s.shard, s.count, s.keys, s.records);
+      for (const s of message.shards) wire.push(s.shard, s.count, s.records);
       return wire;
     }
     case MessageType.Batch: {
@@ -213,19 +212,13 @@ function toChange(wire: unknown[], at: number): Change {
 }
 
 function toShardImage(wire: unknown[], at: number): ShardImage {
-  const [shard, count, keys, records] = wire.slice(at, at + SHARD_IMAGE_FIELDS);
+  const [shard, count, records] = wire.slice(at, at + SHARD_IMAGE_FIELDS);
   if (
     !Number.isSafeInteger(shard) ||
     !Number.isSafeInteger(count) ||
-    !(keys instanceof Uint8Array) ||
     !(records instanceof Uint8Array)
   ) {
     throw new ProtocolError('a snapshot chunk holds a malformed shard image');
   }
-  return {
-    shard: shard as number,
-    count: count as number,
-    keys,
-    records,
-  };
+  return { shard: shard as number, count: count as number, records };
 }

@@ -6,11 +6,9 @@ import {
   ShardImage,
 } from './entry-table';
 import { MULTI, MULTI_BYTES, plain, PlainEntry } from './entry.spec-support';
-import { hashString } from './key-hash';
 import { prng } from './seeded-random.spec-support';
 import { MAX_TTL, NO_DEADLINE } from './types';
 
-const V8_MAP_LIMIT = 2 ** 24; // 16,777,216
 const KIB = 1024;
 const MIB = 1024 * 1024;
 
@@ -44,6 +42,102 @@ function exportAll(table: EntryTable, now: number): ShardImage[] {
   }
   return images;
 }
+
+/**
+ * 32-bit FNV-1a over the UTF-8 bytes of `key`, written here independently of the table: the
+ * top shardBits bits of it pick a key's shard.
+ */
+function fnv1a(key: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(key, 'utf8')) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** Every key of `table`, mapped to the shard whose shardEntries yields it; fails on a repeat. */
+function shardsOfKeys(table: EntryTable): Map<string, number> {
+  const shards = new Map<string, number>();
+  const repeated: [string, number, number][] = [];
+  for (let shard = 0; shard < table.shardCount; shard++) {
+    for (const [key] of table.shardEntries(shard)) {
+      // No key is yielded twice, by one shard or by two.
+      if (shards.has(key)) repeated.push([key, shards.get(key)!, shard]);
+      shards.set(key, shard);
+    }
+  }
+  expect(repeated).toEqual([]);
+  return shards;
+}
+
+/** One record of an image, read by the documented layout. */
+interface ImageRecord {
+  /** Where the record starts in `records`, and its length in bytes, padding included. */
+  offset: number;
+  bytes: number;
+  key: string;
+  value: string;
+  revision: number;
+  deadline: number;
+}
+
+/** The records of `image`, in the order they are laid out. */
+function recordsOf(image: ShardImage): ImageRecord[] {
+  const { records } = image;
+  const view = new DataView(
+    records.buffer,
+    records.byteOffset,
+    records.byteLength,
+  );
+  const utf8 = new TextDecoder();
+  const out: ImageRecord[] = [];
+  for (let offset = 0; offset < records.length;) {
+    const valueLength = view.getUint32(offset + 16, true);
+    const keyLength = view.getUint32(offset + 20, true);
+    const keyStart = offset + 24;
+    const valueStart = keyStart + keyLength;
+    const bytes = Math.ceil((24 + keyLength + valueLength) / 8) * 8;
+    out.push({
+      offset,
+      bytes,
+      key: utf8.decode(records.subarray(keyStart, valueStart)),
+      value: utf8.decode(
+        records.subarray(valueStart, valueStart + valueLength),
+      ),
+      revision: view.getFloat64(offset, true),
+      deadline: view.getFloat64(offset + 8, true),
+    });
+    offset += bytes;
+  }
+  return out;
+}
+
+/** A copy of the bytes of the record of `key` in `image`. */
+function recordBytes(image: ShardImage, key: string): Uint8Array {
+  const record = recordsOf(image).find((r) => r.key === key)!;
+  expect(record).toBeDefined();
+  return image.records.slice(record.offset, record.offset + record.bytes);
+}
+
+/** `parts` laid end to end in a new array. */
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** Pairs of keys with the same 32-bit FNV-1a hash (so the same shard and the same slot). */
+const COLLIDING: [string, string][] = [
+  ['costarring', 'liquid'],
+  ['declinate', 'macallums'], // of one length: told apart only by their bytes
+  ['altarage', 'zinke'],
+  ['altarages', 'zinkes'],
+];
 
 describe('EntryTable', () => {
   describe('as a map', () => {
@@ -134,15 +228,78 @@ describe('EntryTable', () => {
       expect(all).toHaveLength(expected.size);
       expect(new Map(all)).toEqual(expected);
 
+      // entries() is shardEntries(0), shardEntries(1), ... in turn.
       const fromShards: [string, PlainEntry][] = [];
       for (let shard = 0; shard < table.shardCount; shard++) {
-        for (const [key, entry] of table.shardEntries(shard)) {
-          // Each key lives in the shard its hash picks.
-          expect(hashString(key) & (table.shardCount - 1)).toBe(shard);
+        for (const [key, entry] of table.shardEntries(shard))
           fromShards.push([key, plain(entry)!]);
-        }
       }
       expect(fromShards).toEqual(all);
+
+      // The shards partition the keys: each key is in exactly one shard, and every shard
+      // holds some (about 21 each).
+      const shardOf = shardsOfKeys(table);
+      expect([...shardOf.keys()].sort()).toEqual([...expected.keys()].sort());
+      expect(new Set(shardOf.values()).size).toBe(table.shardCount);
+      // A key's shard depends on the key alone: another table puts it in the same one.
+      const other = new EntryTable(6);
+      for (const key of [...expected.keys()].reverse())
+        other.set(key, '0', 1, 0);
+      expect(shardsOfKeys(other)).toEqual(shardOf);
+    });
+
+    it.each([1, 4, 6, 12])(
+      "with shardBits %p picks a key's shard by the top bits of FNV-1a over its UTF-8 bytes",
+      (bits) => {
+        const table = new EntryTable(bits);
+        const keys = [
+          '',
+          'a',
+          'user:42',
+          '\u00e9',
+          'e\u0301',
+          '\u{1f511}/\u20ac',
+          ...Array.from({ length: 60 }, (_, i) => `k${i}`),
+        ];
+        for (const key of keys) table.set(key, '1', 1, 0);
+        const shardOf = shardsOfKeys(table);
+        expect(shardOf.size).toBe(keys.length);
+        for (const key of keys)
+          expect([key, shardOf.get(key)]).toEqual([
+            key,
+            fnv1a(key) >>> (32 - bits),
+          ]);
+      },
+    );
+
+    it('tells apart keys whose hashes are equal', () => {
+      for (const [a, b] of COLLIDING) expect(fnv1a(a)).toBe(fnv1a(b));
+      for (const bits of [0, 4]) {
+        const table = new EntryTable(bits);
+        const keys = COLLIDING.flat();
+        keys.forEach((key, i) =>
+          expect(table.set(key, `${i}`, i + 1, 0)).toBe(true),
+        );
+        expect(table.size).toBe(keys.length);
+        keys.forEach((key, i) => expect(table.get(key)?.value).toBe(`${i}`));
+        // A rewrite of one does not touch the other.
+        expect(table.set('macallums', '"new"', 20, 0)).toBe(false);
+        expect(table.get('declinate')?.value).toBe('2');
+        expect(table.get('macallums')?.value).toBe('"new"');
+        // Nor does a delete, whichever of the pair went in first.
+        expect(table.delete('costarring')).toBe(true);
+        expect(table.delete('zinke')).toBe(true);
+        expect(table.get('costarring')).toBeUndefined();
+        expect(table.get('liquid')?.value).toBe('1');
+        expect(table.get('altarage')?.value).toBe('4');
+        expect(table.get('zinke')).toBeUndefined();
+        expect(table.size).toBe(keys.length - 2);
+        // And a shard image of them goes back in (the import finds the colliding keys apart).
+        const target = new EntryTable(bits);
+        for (const image of exportAll(table, 0)) target.importShard(image);
+        expect(contents(target)).toEqual(contents(table));
+        expect(target.get('declinate')?.value).toBe('2');
+      }
     });
 
     it('rejects a shard index out of range', () => {
@@ -169,14 +326,29 @@ describe('EntryTable', () => {
       expect(table.get('1')?.value).toBe('1');
     });
 
-    it('holds far more than one V8 Map (2^24) with the default shard bits', () => {
-      const table = new EntryTable();
+    it('has no per-shard key limit: keys go in no Map, and one shard grows on and on', () => {
       expect(DEFAULT_SHARD_BITS).toBe(12);
-      expect(table.shardCount).toBe(4096);
-      expect(table.capacity).toBe(4096 * V8_MAP_LIMIT);
-      expect(table.capacity).toBeGreaterThan(V8_MAP_LIMIT);
-      // Ten million keys fit with a wide margin.
-      expect(table.capacity).toBeGreaterThan(10_000_000 * 1000);
+      expect(new EntryTable().shardCount).toBe(4096);
+      // A V8 Map holds at most 2^24 keys; the table uses none. (Putting 2^24 keys in one shard
+      // would take gigabytes and most of a minute: 200,000 show its index doubling 16 times.)
+      const count = 200_000;
+      const mapSet = jest.spyOn(Map.prototype, 'set');
+      const table = new EntryTable(0);
+      let found = 0;
+      let mapSets = -1;
+      try {
+        for (let i = 0; i < count; i++) table.set(`k${i}`, '1', i + 1, 0);
+        for (let i = 0; i < count; i++)
+          if (table.get(`k${i}`)?.revision === i + 1) found++;
+      } finally {
+        mapSets = mapSet.mock.calls.length;
+        mapSet.mockRestore();
+      }
+      expect(mapSets).toBe(0);
+      expect(table.size).toBe(count);
+      expect(found).toBe(count);
+      // 32 bytes a record, and at most half again as much free.
+      expect(table.arenaBytes).toBeLessThan(count * 32 * 1.5 + KIB);
     });
 
     it('spreads keys over (nearly) all shards, none much fuller than the mean', () => {
@@ -193,19 +365,27 @@ describe('EntryTable', () => {
       expect(Math.max(...sizes)).toBeLessThan(40);
     });
 
-    it('with shardBits 0 is a single shard of capacity 2^24, in insertion order', () => {
+    it('with shardBits 0 is a single shard that holds every key', () => {
       const table = new EntryTable(0);
       expect(table.shardCount).toBe(1);
-      expect(table.capacity).toBe(V8_MAP_LIMIT);
       table.set('x', '1', 1, 0);
       table.set('y', '2', 2, 0);
-      table.set('x', '3', 3, 0); // a rewrite keeps the key's place
-      expect(
-        [...table.shardEntries(0)].map(([key, entry]) => [key, plain(entry)]),
-      ).toEqual([
-        ['x', { value: '3', revision: 3, deadline: 0 }],
-        ['y', { value: '2', revision: 2, deadline: 0 }],
-      ]);
+      table.set('x', '3', 3, 0); // a rewrite replaces the entry, never adds one
+      // Listed in index order, not insertion order: compared as a map.
+      const listed = [...table.shardEntries(0)].map(
+        ([key, entry]): [string, PlainEntry] => [key, plain(entry)!],
+      );
+      expect(listed).toHaveLength(2);
+      expect(new Map(listed)).toEqual(
+        new Map([
+          ['x', { value: '3', revision: 3, deadline: 0 }],
+          ['y', { value: '2', revision: 2, deadline: 0 }],
+        ]),
+      );
+      expect(contents(table)).toEqual(
+        listed.sort(([a], [b]) => (a < b ? -1 : 1)),
+      );
+      expect(() => [...table.shardEntries(1)]).toThrow(RangeError);
     });
 
     it.each([-1, 21, 1.5, NaN, Infinity])(
@@ -218,7 +398,11 @@ describe('EntryTable', () => {
     it('accepts shardBits 16', () => {
       const table = new EntryTable(16);
       expect(table.shardCount).toBe(65536);
-      expect(table.capacity).toBe(2 ** 40);
+      for (let i = 0; i < 1000; i++) table.set(`k${i}`, `${i}`, i + 1, 0);
+      expect(table.size).toBe(1000);
+      for (let i = 0; i < 1000; i += 37)
+        expect(table.get(`k${i}`)?.value).toBe(`${i}`);
+      expect(new Set(shardsOfKeys(table).values()).size).toBeGreaterThan(980);
     });
   });
 
@@ -422,30 +606,125 @@ describe('EntryTable', () => {
       expect(table.size).toBe(0);
       expect(table.arenaBytes).toBeLessThan(1 * KIB);
     });
+
+    it('matches a plain Map over a seeded random run of thousands of keys in one shard (index grows, shrinks, reuses deleted slots)', () => {
+      const random = prng(11);
+      const pick = (n: number) => Math.floor(random() * n);
+      const table = new EntryTable(0);
+      const model = new Map<string, PlainEntry>();
+      const check = () => {
+        same(table.size, model.size);
+        for (const [key, entry] of model) same(plain(table.get(key)), entry);
+        same(contents(table), sorted(model));
+      };
+      let largest = 0;
+      let smallest = Infinity;
+      for (let step = 0; step < 40_000; step++) {
+        // Phases of mostly writes (toward 3,200 keys) and of mostly deletes (toward 600).
+        const growing = Math.floor(step / 10_000) % 2 === 0;
+        const n = pick(4000);
+        const key = n % 5 === 0 ? `\u00e9/${n}` : `key:${n}`;
+        if (random() < (growing ? 0.8 : 0.15)) {
+          const expected: PlainEntry = {
+            value: `"${step}"`,
+            revision: step + 1,
+            deadline: 0,
+          };
+          same(table.set(key, expected.value, step + 1, 0), !model.has(key));
+          model.set(key, expected);
+        } else {
+          same(table.delete(key), model.delete(key));
+        }
+        same(plain(table.get(key)), model.get(key));
+        if (step >= 10_000) {
+          largest = Math.max(largest, model.size);
+          smallest = Math.min(smallest, model.size);
+        }
+        if (step % 4_000 === 3_999) check();
+      }
+      expect(largest).toBeGreaterThan(2500);
+      expect(smallest).toBeLessThan(1000);
+      for (const key of [...model.keys()]) {
+        expect(table.delete(key)).toBe(true);
+        model.delete(key);
+        if (model.size % 500 === 0) check();
+      }
+      expect(table.size).toBe(0);
+      expect(table.arenaBytes).toBeLessThan(1 * KIB);
+    });
   });
 
   describe('shard images', () => {
-    it('lays out keys and records as documented', () => {
+    it('lays out records byte for byte as documented', () => {
+      /** The image of a one-shard table holding only `key`. */
+      const only = (
+        key: string,
+        value: string,
+        revision: number,
+        deadline: number,
+      ): ShardImage => {
+        const table = new EntryTable(0);
+        table.set(key, value, revision, deadline);
+        const image = table.exportShard(0, 0)!;
+        expect(image.shard).toBe(0);
+        expect(image.count).toBe(1);
+        return image;
+      };
+      // Revision and deadline as little-endian float64, value length then key length as
+      // little-endian uint32, the key's UTF-8 bytes, the value's, zeros up to a multiple of 8.
+      const k = only('k', '1', 3, 0);
+      expect(k.records).toEqual(
+        Uint8Array.of(
+          ...[0, 0, 0, 0, 0, 0, 0x08, 0x40], // revision 3
+          ...[0, 0, 0, 0, 0, 0, 0, 0], // deadline 0 (none)
+          ...[1, 0, 0, 0], // value length 1
+          ...[1, 0, 0, 0], // key length 1
+          0x6b, // 'k'
+          0x31, // '1'
+          ...[0, 0, 0, 0, 0, 0], // padding to 32
+        ),
+      );
+      const ab = only('ab', '"x"', 5, 1234);
+      expect(ab.records).toEqual(
+        Uint8Array.of(
+          ...[0, 0, 0, 0, 0, 0, 0x14, 0x40], // revision 5
+          ...[0, 0, 0, 0, 0, 0x48, 0x93, 0x40], // deadline 1234
+          ...[3, 0, 0, 0], // value length 3
+          ...[2, 0, 0, 0], // key length 2
+          ...[0x61, 0x62], // 'ab'
+          ...[0x22, 0x78, 0x22], // '"x"'
+          ...[0, 0, 0], // padding to 32
+        ),
+      );
+      // Lengths count UTF-8 bytes, not UTF-16 units.
+      const multi = only('\u00e9', MULTI, 7, 0);
+      expect(multi.records).toEqual(
+        Uint8Array.of(
+          ...[0, 0, 0, 0, 0, 0, 0x1c, 0x40], // revision 7
+          ...[0, 0, 0, 0, 0, 0, 0, 0], // deadline 0
+          ...[11, 0, 0, 0], // value length 11
+          ...[2, 0, 0, 0], // key length 2
+          ...[0xc3, 0xa9], // '\u00e9'
+          ...MULTI_BYTES,
+          ...[0, 0, 0], // padding to 40
+        ),
+      );
+      // Record sizes that are already a multiple of 8 get no padding: 24 + 3 + 5 bytes.
+      expect(only('abc', '12345', 1, 0).records).toHaveLength(32);
+
+      // An image of several entries is their records laid end to end (in index order).
       const table = new EntryTable(0);
       table.set('ab', '"x"', 5, 1234);
+      table.set('k', '1', 3, 0);
+      table.set('\u00e9', MULTI, 7, 0);
       const image = table.exportShard(0, 0)!;
-      expect(image.shard).toBe(0);
-      expect(image.count).toBe(1);
-      // Key: its UTF-8 length as a little-endian uint32, then its bytes.
-      expect(image.keys).toEqual(Uint8Array.of(2, 0, 0, 0, 0x61, 0x62));
-      // Record: revision and deadline as float64, value length as uint32, 4 spare bytes, the
-      // value's bytes, padding to a multiple of 8.
-      expect(image.records.length).toBe(32);
-      const view = new DataView(
-        image.records.buffer,
-        image.records.byteOffset,
-        image.records.byteLength,
+      expect(image.count).toBe(3);
+      expect(image.records).toHaveLength(32 + 32 + 40);
+      const parts = recordsOf(image).map(({ offset, bytes }) =>
+        Array.from(image.records.subarray(offset, offset + bytes)),
       );
-      expect(view.getFloat64(0, true)).toBe(5);
-      expect(view.getFloat64(8, true)).toBe(1234);
-      expect(view.getUint32(16, true)).toBe(3);
-      expect(image.records.subarray(24)).toEqual(
-        Uint8Array.of(0x22, 0x78, 0x22, 0, 0, 0, 0, 0),
+      expect(parts.sort()).toEqual(
+        [k, ab, multi].map((one) => Array.from(one.records)).sort(),
       );
     });
 
@@ -534,6 +813,24 @@ describe('EntryTable', () => {
       expect(target.arenaBytes).toBeLessThan(1 * KIB);
     });
 
+    it('imports records from anywhere in a larger buffer, and keeps its own copy', () => {
+      const source = new EntryTable(0);
+      source.set('a', '"1"', 1, 0);
+      source.set('\u{1f511}', MULTI, 2, 77);
+      const valid = source.exportShard(0, 0)!;
+      // As a decoder hands it out: a view at an odd offset of the message's bytes.
+      const message = new Uint8Array(valid.records.length + 10).fill(0xee);
+      message.set(valid.records, 3);
+      const records = message.subarray(3, 3 + valid.records.length);
+      const target = new EntryTable(0);
+      target.importShard({ ...valid, records });
+      message.fill(0);
+      expect(contents(target)).toEqual([
+        ['a', { value: '"1"', revision: 1, deadline: 0 }],
+        ['\u{1f511}', { value: MULTI, revision: 2, deadline: 77 }],
+      ]);
+    });
+
     it('rejects a shard index out of range', () => {
       const table = new EntryTable(2);
       expect(() => table.exportShard(4, 0)).toThrow(RangeError);
@@ -556,66 +853,161 @@ describe('EntryTable', () => {
         return source.exportShard(0, 0)!;
       }
 
+      /** What a table holds once `image()` is imported. */
+      const ABC: [string, PlainEntry][] = [
+        ['a', { value: '"1"', revision: 1, deadline: 0 }],
+        ['b', { value: '"22"', revision: 2, deadline: 0 }],
+        ['c', { value: MULTI, revision: 3, deadline: 0 }],
+      ];
+
+      /** A copy of `valid`'s records with the uint32 at `field` of the record of `key` set. */
+      function withField(
+        valid: ShardImage,
+        key: string,
+        field: number,
+        to: number,
+      ): ShardImage {
+        const records = Uint8Array.from(valid.records);
+        const { offset } = recordsOf(valid).find((r) => r.key === key)!;
+        new DataView(records.buffer).setUint32(offset + field, to, true);
+        return { ...valid, records };
+      }
+
+      /** Asserts that `table` (one shard) holds nothing and that `valid` still goes in. */
+      function stillEmpty(table: EntryTable, arenaBytes: number): void {
+        expect(table.size).toBe(0);
+        expect(table.get('a')).toBeUndefined();
+        expect([...table.entries()]).toEqual([]);
+        expect(table.arenaBytes).toBe(arenaBytes);
+      }
+
+      it('(the image these spoil: records of 32, 32 and 40 bytes)', () => {
+        const valid = image();
+        expect(valid.records).toHaveLength(104);
+        expect(
+          recordsOf(valid)
+            .map(({ key, bytes }) => [key, bytes])
+            .sort(),
+        ).toEqual([
+          ['a', 32],
+          ['b', 32],
+          ['c', 40],
+        ]);
+      });
+
       it.each<[string, (valid: ShardImage) => ShardImage]>([
         [
-          'records cut short',
-          (valid) => ({ ...valid, records: valid.records.subarray(0, 56) }),
+          'records cut short: the last record runs past the end',
+          (valid) => ({ ...valid, records: valid.records.subarray(0, 96) }),
         ],
         [
           'records cut inside a header',
-          (valid) => ({ ...valid, records: valid.records.subarray(0, 40) }),
+          (valid) => {
+            const [first] = recordsOf(valid);
+            const end = first!.offset + first!.bytes + 16;
+            return { ...valid, records: valid.records.subarray(0, end) };
+          },
         ],
         [
-          'records not a whole number of records',
-          (valid) => ({ ...valid, records: valid.records.subarray(0, 60) }),
+          'records cut to a length that is not a multiple of 8',
+          (valid) => ({ ...valid, records: valid.records.subarray(0, 100) }),
         ],
         [
-          'keys cut short',
-          (valid) => ({ ...valid, keys: valid.keys.subarray(0, 10) }),
-        ],
-        [
-          'keys left over',
+          'records with 4 bytes left over',
           (valid) => ({
             ...valid,
-            keys: Uint8Array.of(...valid.keys, 1, 0, 0, 0, 0x64),
+            records: concat(valid.records, new Uint8Array(4)),
           }),
+        ],
+        [
+          'records with 8 bytes left over, too few for a header',
+          (valid) => ({
+            ...valid,
+            records: concat(valid.records, new Uint8Array(8)),
+          }),
+        ],
+        [
+          'no records at all',
+          (valid) => ({ ...valid, records: new Uint8Array(0) }),
+        ],
+        [
+          'a value length that runs past the end (first record)',
+          (valid) => withField(valid, recordsOf(valid)[0]!.key, 16, 200),
+        ],
+        [
+          'a value length that runs past the end (last record)',
+          (valid) => withField(valid, recordsOf(valid)[2]!.key, 16, 50),
+        ],
+        [
+          'a key length that runs past the end',
+          (valid) => withField(valid, recordsOf(valid)[1]!.key, 20, 0xffffffff),
+        ],
+        [
+          'both lengths at their largest',
+          (valid) => {
+            const key = recordsOf(valid)[0]!.key;
+            const one = withField(valid, key, 16, 0xffffffff);
+            return withField(one, key, 20, 0xffffffff);
+          },
         ],
         ['a count too high', (valid) => ({ ...valid, count: 4 })],
         ['a count too low', (valid) => ({ ...valid, count: 2 })],
+        ['a count of 0', (valid) => ({ ...valid, count: 0 })],
+        ['a negative count', (valid) => ({ ...valid, count: -3 })],
         [
-          'a key twice',
+          'an extra record of an empty key (24 zero bytes) not counted',
           (valid) => ({
             ...valid,
-            // a, a, c instead of a, b, c
-            keys: Uint8Array.of(
-              ...[1, 0, 0, 0, 0x61],
-              ...[1, 0, 0, 0, 0x61],
-              ...[1, 0, 0, 0, 0x63],
+            records: concat(valid.records, new Uint8Array(24)),
+          }),
+        ],
+        [
+          'a key twice (the same record)',
+          (valid) => ({
+            ...valid,
+            records: concat(
+              recordBytes(valid, 'a'),
+              recordBytes(valid, 'a'),
+              recordBytes(valid, 'c'),
             ),
           }),
         ],
         [
-          'a record whose length runs past the end',
+          'a key twice (two values), counted',
           (valid) => {
-            const records = Uint8Array.from(valid.records);
-            records[16] = 200;
-            return { ...valid, records };
+            const other = new EntryTable(0);
+            other.set('b', '"other"', 9, 0);
+            return {
+              ...valid,
+              count: 4,
+              records: concat(
+                valid.records,
+                recordBytes(other.exportShard(0, 0)!, 'b'),
+              ),
+            };
           },
         ],
       ])('%s', (_, spoil) => {
         const valid = image();
         const table = new EntryTable(0);
+        const arenaBytes = table.arenaBytes;
         expect(() => table.importShard(spoil(valid))).toThrow(RangeError);
-        expect(table.size).toBe(0);
-        expect(table.get('a')).toBeUndefined();
-        expect([...table.entries()]).toEqual([]);
+        stillEmpty(table, arenaBytes);
         // The shard is still empty, so the valid image goes in.
         table.importShard(valid);
-        expect(contents(table)).toEqual([
-          ['a', { value: '"1"', revision: 1, deadline: 0 }],
-          ['b', { value: '"22"', revision: 2, deadline: 0 }],
-          ['c', { value: MULTI, revision: 3, deadline: 0 }],
-        ]);
+        expect(contents(table)).toEqual(ABC);
+      });
+
+      it.each([1, -1, 1.5, NaN, 2 ** 32])('a shard index of %p', (shard) => {
+        const valid = image();
+        const table = new EntryTable(0);
+        const arenaBytes = table.arenaBytes;
+        expect(() => table.importShard({ ...valid, shard })).toThrow(
+          RangeError,
+        );
+        stillEmpty(table, arenaBytes);
+        table.importShard(valid);
+        expect(contents(table)).toEqual(ABC);
       });
 
       it('into a shard that holds entries', () => {
@@ -628,6 +1020,55 @@ describe('EntryTable', () => {
         table.delete('z');
         table.importShard(image());
         expect(table.size).toBe(3);
+      });
+
+      it('into a shard already imported', () => {
+        const table = new EntryTable(0);
+        table.importShard(image());
+        expect(() => table.importShard(image())).toThrow(RangeError);
+        expect(contents(table)).toEqual(ABC);
+      });
+
+      it('with keys of another shard', () => {
+        const source = new EntryTable(1);
+        for (let i = 0; i < 40; i++) source.set(`k${i}`, `${i}`, i + 1, 0);
+        const [zero, one] = [
+          source.exportShard(0, 0)!,
+          source.exportShard(1, 0)!,
+        ];
+        expect(zero.count).toBeGreaterThan(0);
+        expect(one.count).toBeGreaterThan(0);
+        const wrong: [string, ShardImage][] = [
+          ['every key', { ...zero, shard: 1 }],
+          [
+            'only the last key',
+            {
+              ...zero,
+              count: zero.count + 1,
+              records: concat(
+                zero.records,
+                recordBytes(one, recordsOf(one)[0]!.key),
+              ),
+            },
+          ],
+        ];
+        const table = new EntryTable(1);
+        const arenaBytes = table.arenaBytes;
+        const outcomes = wrong.map(([what, spoilt]) => {
+          try {
+            table.importShard(spoilt);
+            return [what, 'imported'];
+          } catch (error) {
+            return [what, error instanceof RangeError ? 'refused' : error];
+          }
+        });
+        expect(outcomes).toEqual(wrong.map(([what]) => [what, 'refused']));
+        expect(table.size).toBe(0);
+        expect([...table.entries()]).toEqual([]);
+        expect(table.arenaBytes).toBe(arenaBytes);
+        table.importShard(zero);
+        table.importShard(one);
+        expect(contents(table)).toEqual(contents(source));
       });
 
       it('from a table with another shard count', () => {

@@ -1,19 +1,24 @@
 import { Entry } from './entry';
-import { hashString } from './key-hash';
 import { Milliseconds, Revision } from './types';
 
 /** Default number of shards: 4096 shards hold 10 million keys at about 2,400 each. */
 export const DEFAULT_SHARD_BITS = 12;
 
 /**
- * A record: revision (float64), deadline (float64), value length in bytes (uint32), 4 spare
- * bytes, then the value's UTF-8 bytes, padded to a multiple of 8 so the next header is aligned.
+ * A record: revision (float64), deadline (float64), value length in bytes (uint32), key length
+ * in bytes (uint32), then the key's UTF-8 bytes and the value's, padded to a multiple of 8 so
+ * the next header is aligned.
  */
 const HEADER_BYTES = 24;
 /** The smallest arena a shard holds, in bytes. */
 const MIN_ARENA_BYTES = 256;
 /** An arena is sized to this many times its live bytes when it is rebuilt. */
 const ARENA_SLACK = 1.5;
+/** The smallest index a shard holds, in slots (a power of 2). */
+const MIN_SLOTS = 8;
+/** Index slots: empty, or a record's offset / 8 + 1, or this for a deleted key. */
+const EMPTY = 0;
+const DELETED = -1;
 
 /** Strings up to this many UTF-16 units are encoded straight into the arena. */
 const ENCODE_IN_PLACE_CHARS = 4096;
@@ -23,16 +28,15 @@ const decoder = new TextDecoder();
 
 /**
  * The live entries of one shard in a form that is cheap to build, ship and load: the records
- * laid end to end exactly as an arena holds them, and the keys' UTF-8 bytes, each after its
- * length as a little-endian uint32, in the same order. A replica loads one by adopting the
- * records as its arena and indexing the keys, without a string or an object per value.
+ * laid end to end exactly as an arena holds them, keys and values included. A replica loads one
+ * by adopting the records as its arena and indexing them, without a string or an object per
+ * entry.
  */
 export interface ShardImage {
   /** Which shard (0 to shardCount - 1) of a table with the same shard count. */
   readonly shard: number;
   /** How many entries. */
   readonly count: number;
-  readonly keys: Uint8Array;
   readonly records: Uint8Array;
 }
 
@@ -58,21 +62,14 @@ function writeUtf8(text: string, out: Uint8Array, at: number): number {
   return text.length;
 }
 
-const scratch = new Uint8Array(4096);
-
-/**
- * A copy of `text` that shares no memory with any other string. A key decoded from a message
- * can be a slice of one string that holds the whole message (msgpackr decodes a run of
- * strings at once, values included); kept as a Map key, the slice would pin all of that for
- * as long as the key lives. About 100 ns for a short ASCII key.
- */
-export function ownedCopy(text: string): string {
-  const copy =
-    text.length * 3 > scratch.length
-      ? decoder.decode(encoder.encode(text))
-      : decoder.decode(scratch.subarray(0, writeUtf8(text, scratch, 0)));
-  // A lone surrogate has no UTF-8 form and comes back as U+FFFD: keep such a text as it is.
-  return copy === text ? copy : text;
+/** 32-bit FNV-1a over `length` bytes of `bytes` from `start`. */
+function hashBytes(bytes: Uint8Array, start: number, length: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = start; i < start + length; i++) {
+    hash ^= bytes[i]!;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
 }
 
 /** Rounds `bytes` up to a multiple of 8. */
@@ -80,9 +77,32 @@ function align8(bytes: number): number {
   return Math.ceil(bytes / 8) * 8;
 }
 
-/** One shard: an index from key to record offset, and the arena the records live in. */
+let keyScratch = new Uint8Array(4096);
+
+/** Writes `key` as UTF-8 into the shared key scratch buffer; returns its length in bytes. */
+function encodeKey(key: string): number {
+  if (key.length * 3 > keyScratch.length)
+    keyScratch = new Uint8Array(key.length * 3);
+  return writeUtf8(key, keyScratch, 0);
+}
+
+/**
+ * A copy of `text` that shares no memory with any other string. A key decoded from a message
+ * can be a slice of one string that holds the whole message (msgpackr decodes a run of
+ * strings at once, values included); kept for long, the slice would pin all of that. About
+ * 100 ns for a short ASCII key.
+ */
+export function ownedCopy(text: string): string {
+  const copy = decoder.decode(keyScratch.subarray(0, encodeKey(text)));
+  // A lone surrogate has no UTF-8 form and comes back as U+FFFD: keep such a text as it is.
+  return copy === text ? copy : text;
+}
+
+/**
+ * One shard: an open-addressing index (linear probing) from a key's hash to its record, and
+ * the arena the records live in.
+ */
 class Shard {
-  readonly index = new Map<string, number>();
   bytes: Uint8Array;
   /** The arena as float64s, for the revision and deadline of a record. */
   numbers: Float64Array;
@@ -94,6 +114,14 @@ class Shard {
   used = 0;
   /** Bytes of records no key points at any more. */
   dead = 0;
+  /** Per slot: {@link EMPTY}, {@link DELETED}, or a record's offset / 8 + 1. */
+  slots: Int32Array = new Int32Array(MIN_SLOTS);
+  /** Per slot: the hash of its key, so probing and resizing rarely touch the records. */
+  hashes: Uint32Array = new Uint32Array(MIN_SLOTS);
+  /** Keys held. */
+  live = 0;
+  /** Slots marked {@link DELETED}. */
+  deleted = 0;
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -103,8 +131,25 @@ class Shard {
     this.words = new Uint32Array(buffer);
   }
 
+  valueLength(offset: number): number {
+    return this.words[offset / 4 + 4]!;
+  }
+
+  keyLength(offset: number): number {
+    return this.words[offset / 4 + 5]!;
+  }
+
   recordBytes(offset: number): number {
-    return align8(HEADER_BYTES + this.words[offset / 4 + 4]!);
+    return align8(
+      HEADER_BYTES + this.valueLength(offset) + this.keyLength(offset),
+    );
+  }
+
+  keyAt(offset: number): string {
+    const start = offset + HEADER_BYTES;
+    return decoder.decode(
+      this.bytes.subarray(start, start + this.keyLength(offset)),
+    );
   }
 
   entryAt(offset: number): Entry {
@@ -112,9 +157,64 @@ class Shard {
       this.numbers[offset / 8]!,
       this.numbers[offset / 8 + 1]!,
       this.bytes,
-      offset + HEADER_BYTES,
-      this.words[offset / 4 + 4]!,
+      offset + HEADER_BYTES + this.keyLength(offset),
+      this.valueLength(offset),
     );
+  }
+
+  /**
+   * The slot of the key whose `length` UTF-8 bytes are in `key` and whose hash is `hash`, or,
+   * when absent, -(slot to insert at) - 1. The index always has an empty slot.
+   */
+  find(key: Uint8Array, length: number, hash: number): number {
+    const mask = this.slots.length - 1;
+    let free = -1;
+    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const at = this.slots[slot]!;
+      if (at === EMPTY) return -(free >= 0 ? free : slot) - 1;
+      if (at === DELETED) {
+        if (free < 0) free = slot;
+        continue;
+      }
+      if (this.hashes[slot] !== hash) continue;
+      const offset = (at - 1) * 8;
+      if (this.keyLength(offset) !== length) continue;
+      const start = offset + HEADER_BYTES;
+      let same = true;
+      for (let i = 0; i < length; i++) {
+        if (this.bytes[start + i] !== key[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return slot;
+    }
+  }
+
+  /** Makes room for one more key: the index stays at most 3/4 full, deleted slots included. */
+  reserveSlot(): void {
+    if ((this.live + this.deleted + 1) * 4 <= this.slots.length * 3) return;
+    this.resizeIndex(this.live + 1);
+  }
+
+  /** Rebuilds the index for `keys` keys, dropping deleted slots. */
+  resizeIndex(keys: number): void {
+    let size = MIN_SLOTS;
+    while (size * 3 < keys * 4 + 4) size *= 2;
+    const slots = this.slots;
+    const hashes = this.hashes;
+    this.slots = new Int32Array(size);
+    this.hashes = new Uint32Array(size);
+    this.deleted = 0;
+    const mask = size - 1;
+    for (let from = 0; from < slots.length; from++) {
+      const at = slots[from]!;
+      if (at <= 0) continue;
+      let slot = hashes[from]! & mask;
+      while (this.slots[slot] !== EMPTY) slot = (slot + 1) & mask;
+      this.slots[slot] = at;
+      this.hashes[slot] = hashes[from]!;
+    }
   }
 
   /** Copies every live record into a new arena with room for `extra` more bytes. */
@@ -127,13 +227,15 @@ class Shard {
     const old = this.words;
     const next = new Shard(capacity);
     let to = 0;
-    for (const [key, from] of this.index) {
+    for (let slot = 0; slot < this.slots.length; slot++) {
+      const at = this.slots[slot]!;
+      if (at <= 0) continue;
+      const from = (at - 1) * 8;
       const words = this.recordBytes(from) / 4;
       const src = from / 4;
       const dst = to / 4;
       for (let w = 0; w < words; w++) next.words[dst + w] = old[src + w]!;
-      // Setting a key that exists keeps its place, so this does not disturb the iteration.
-      this.index.set(key, to);
+      this.slots[slot] = to / 8 + 1;
       to += words * 4;
     }
     this.bytes = next.bytes;
@@ -146,20 +248,18 @@ class Shard {
 }
 
 /**
- * The entries of a key-value table: string keys spread over many shards by a hash of the key,
- * each shard a small V8 `Map` from key to the offset of a record in that shard's arena (one
- * `ArrayBuffer`), where the value's bytes, revision and deadline live.
+ * The entries of a key-value table: keys spread over many shards by a hash of their UTF-8
+ * bytes; each shard an open-addressing index into an arena (one `ArrayBuffer`) of records that
+ * hold the key, the value, the revision and the deadline.
  *
- * Why shards: one V8 `Map` holds at most 2^24 entries and rehashes all of them at once when it
- * grows (hundreds of milliseconds at a few million entries). With 2^bits shards the capacity is
- * 2^(24+bits) and each rehash or arena copy touches one small shard.
+ * Why no `Map` and no string per key: a V8 `Map` holds at most 2^24 entries and rehashes them
+ * all at once, and every string or object kept per key is one more thing for the garbage
+ * collector to copy and trace (with 10 million keys, hundreds of milliseconds a collection).
+ * Here an entry costs the JS heap nothing: a shard is four typed arrays whatever it holds, and
+ * growing one touches one small shard.
  *
- * Why arenas: an entry costs the heap one key string and one `Map` slot, instead of also a
- * value string and an entry object. The garbage collector then has a third of the objects to
- * trace and copy, and a value never passes through the young generation of the heap.
- *
- * Keys are expected to be well-formed Unicode, as HTTP paths decode to: a shard image carries
- * keys as UTF-8, where a lone surrogate becomes U+FFFD.
+ * Keys are stored as UTF-8, so a key must be well-formed Unicode (as an HTTP path decodes to):
+ * a lone surrogate would come back as U+FFFD.
  *
  * Records are append-only: a write appends a new record and leaves the old one dead; a shard's
  * arena is rebuilt (live records copied into a new one, {@link ARENA_SLACK} times their size)
@@ -168,7 +268,7 @@ class Shard {
  */
 export class EntryTable {
   private readonly shards: Shard[];
-  private readonly mask: number;
+  private readonly shift: number;
   private count = 0;
 
   /** @param shardBits log2 of the number of shards, from 0 (one shard) to 20. */
@@ -182,7 +282,8 @@ export class EntryTable {
       { length: 1 << shardBits },
       () => new Shard(MIN_ARENA_BYTES),
     );
-    this.mask = (1 << shardBits) - 1;
+    // The top bits of a hash pick the shard, the low bits the slot within it.
+    this.shift = 32 - shardBits;
   }
 
   /** Number of keys held, across all shards. */
@@ -195,11 +296,6 @@ export class EntryTable {
     return this.shards.length;
   }
 
-  /** The most keys this table can hold: 2^24 per shard. */
-  get capacity(): number {
-    return this.shards.length * 2 ** 24;
-  }
-
   /** Bytes of every arena, live records, dead records and free space. */
   get arenaBytes(): number {
     let bytes = 0;
@@ -209,9 +305,11 @@ export class EntryTable {
 
   /** The entry of `key`, or undefined when there is none. */
   get(key: string): Entry | undefined {
-    const shard = this.shardOf(key);
-    const offset = shard.index.get(key);
-    return offset === undefined ? undefined : shard.entryAt(offset);
+    const length = encodeKey(key);
+    const hash = hashBytes(keyScratch, 0, length);
+    const shard = this.shardOf(hash);
+    const slot = shard.find(keyScratch, length, hash);
+    return slot < 0 ? undefined : shard.entryAt((shard.slots[slot]! - 1) * 8);
   }
 
   /**
@@ -227,7 +325,11 @@ export class EntryTable {
     revision: Revision,
     deadline: Milliseconds,
   ): boolean {
-    const shard = this.shardOf(key);
+    const keyLength = encodeKey(key);
+    const hash = hashBytes(keyScratch, 0, keyLength);
+    const shard = this.shardOf(hash);
+    shard.reserveSlot();
+    let slot = shard.find(keyScratch, keyLength, hash);
     // A string takes at most 3 UTF-8 bytes per UTF-16 unit. Short ones are encoded straight
     // into that much room; long ones first, so a rebuild does not size an arena for 3 times
     // a large value.
@@ -237,40 +339,56 @@ export class EntryTable {
         : json;
     const most =
       HEADER_BYTES +
+      keyLength +
       (typeof value === 'string' ? value.length * 3 : value.length);
+    // A rebuild moves records but leaves every slot where it is.
     if (shard.used + most > shard.capacity) shard.rebuild(most);
     const offset = shard.used;
-    const start = offset + HEADER_BYTES;
+    const keyStart = offset + HEADER_BYTES;
+    shard.bytes.set(keyScratch.subarray(0, keyLength), keyStart);
+    const valueStart = keyStart + keyLength;
     let length: number;
     if (typeof value === 'string') {
-      length = writeUtf8(value, shard.bytes, start);
+      length = writeUtf8(value, shard.bytes, valueStart);
     } else {
-      shard.bytes.set(value, start);
+      shard.bytes.set(value, valueStart);
       length = value.length;
     }
     shard.numbers[offset / 8] = revision;
     shard.numbers[offset / 8 + 1] = deadline;
     shard.words[offset / 4 + 4] = length;
-    shard.used = offset + align8(HEADER_BYTES + length);
-    const previous = shard.index.get(key);
-    if (previous === undefined) {
-      shard.index.set(ownedCopy(key), offset);
+    shard.words[offset / 4 + 5] = keyLength;
+    shard.used = offset + align8(HEADER_BYTES + keyLength + length);
+    if (slot < 0) {
+      slot = -slot - 1;
+      if (shard.slots[slot] === DELETED) shard.deleted--;
+      shard.slots[slot] = offset / 8 + 1;
+      shard.hashes[slot] = hash;
+      shard.live++;
       this.count++;
       return true;
     }
-    shard.index.set(key, offset);
+    const previous = (shard.slots[slot]! - 1) * 8;
+    shard.slots[slot] = offset / 8 + 1;
     this.retire(shard, previous);
     return false;
   }
 
   /** Removes `key`. Returns false when it was absent. */
   delete(key: string): boolean {
-    const shard = this.shardOf(key);
-    const offset = shard.index.get(key);
-    if (offset === undefined) return false;
-    shard.index.delete(key);
+    const length = encodeKey(key);
+    const hash = hashBytes(keyScratch, 0, length);
+    const shard = this.shardOf(hash);
+    const slot = shard.find(keyScratch, length, hash);
+    if (slot < 0) return false;
+    const offset = (shard.slots[slot]! - 1) * 8;
+    shard.slots[slot] = DELETED;
+    shard.deleted++;
+    shard.live--;
     this.count--;
     this.retire(shard, offset);
+    if (shard.live * 8 < shard.slots.length && shard.slots.length > MIN_SLOTS)
+      shard.resizeIndex(shard.live);
     return true;
   }
 
@@ -282,13 +400,18 @@ export class EntryTable {
   }
 
   /**
-   * The entries of shard `index` (0 to {@link shardCount} - 1), in insertion order. Must be
+   * The entries of shard `index` (0 to {@link shardCount} - 1), in index order. Must be
    * consumed before the table is written to.
    */
   *shardEntries(index: number): Generator<[string, Entry]> {
     const shard = this.shards[index];
     if (shard === undefined) throw new RangeError(`no shard ${index}`);
-    for (const [key, offset] of shard.index) yield [key, shard.entryAt(offset)];
+    for (let slot = 0; slot < shard.slots.length; slot++) {
+      const at = shard.slots[slot]!;
+      if (at <= 0) continue;
+      const offset = (at - 1) * 8;
+      yield [shard.keyAt(offset), shard.entryAt(offset)];
+    }
   }
 
   /** Every entry, shard by shard. Must be consumed before the table is written to. */
@@ -303,105 +426,91 @@ export class EntryTable {
   exportShard(index: number, now: Milliseconds): ShardImage | undefined {
     const shard = this.shards[index];
     if (shard === undefined) throw new RangeError(`no shard ${index}`);
-    let keyRoom = 0;
-    for (const key of shard.index.keys()) keyRoom += 4 + key.length * 3;
-    const keys = new Uint8Array(keyRoom);
     const records = new Uint32Array((shard.used - shard.dead) / 4);
     const from32 = shard.words;
     let recordWords = 0;
-    let keyBytes = 0;
     let count = 0;
-    // forEach rather than for-of: no [key, offset] array per entry.
-    shard.index.forEach((from, key) => {
+    for (let slot = 0; slot < shard.slots.length; slot++) {
+      const at = shard.slots[slot]!;
+      if (at <= 0) continue;
+      const from = (at - 1) * 8;
       const deadline = shard.numbers[from / 8 + 1]!;
-      if (deadline !== 0 && deadline <= now) return;
-      const written = writeUtf8(key, keys, keyBytes + 4);
-      keys[keyBytes] = written & 0xff;
-      keys[keyBytes + 1] = (written >>> 8) & 0xff;
-      keys[keyBytes + 2] = (written >>> 16) & 0xff;
-      keys[keyBytes + 3] = written >>> 24;
-      keyBytes += 4 + written;
+      if (deadline !== 0 && deadline <= now) continue;
       const words = shard.recordBytes(from) / 4;
       const src = from / 4;
       for (let w = 0; w < words; w++)
         records[recordWords + w] = from32[src + w]!;
       recordWords += words;
       count++;
-    });
+    }
     if (count === 0) return undefined;
     return {
       shard: index,
       count,
-      keys: keys.subarray(0, keyBytes),
       records: new Uint8Array(records.buffer, 0, recordWords * 4),
     };
   }
 
   /**
    * Loads `image` into its shard, which must be empty (a replica loads a snapshot into a fresh
-   * table). Throws a RangeError for an image that does not fit this table or is malformed.
+   * table). Throws a RangeError, leaving the table as it was, for an image that does not fit
+   * this table or is malformed.
    */
   importShard(image: ShardImage): void {
     const shard = this.shards[image.shard];
     if (shard === undefined) throw new RangeError(`no shard ${image.shard}`);
-    if (shard.index.size > 0)
+    if (shard.live > 0)
       throw new RangeError(`shard ${image.shard} is not empty`);
+    const size = image.records.length;
+    if (size % 8 !== 0)
+      throw new RangeError(`shard ${image.shard}: image cut short`);
     const next = new Shard(
-      Math.max(
-        MIN_ARENA_BYTES,
-        align8(Math.ceil(image.records.length * ARENA_SLACK)),
-      ),
+      Math.max(MIN_ARENA_BYTES, align8(Math.ceil(size * ARENA_SLACK))),
     );
     next.bytes.set(image.records);
-    const keys = image.keys;
-    let keyAt = 0;
+    // Every record takes at least a header, which bounds what a bad count can make us allocate.
+    next.resizeIndex(Math.min(image.count, size / HEADER_BYTES));
     let offset = 0;
-    let count = 0;
-    while (offset < image.records.length) {
-      if (
-        offset + HEADER_BYTES > image.records.length ||
-        keyAt + 4 > keys.length
-      )
+    while (offset < size) {
+      if (offset + HEADER_BYTES > size)
         throw new RangeError(`shard ${image.shard}: image cut short`);
-      const keyLength =
-        (keys[keyAt]! |
-          (keys[keyAt + 1]! << 8) |
-          (keys[keyAt + 2]! << 16) |
-          (keys[keyAt + 3]! << 24)) >>>
-        0;
-      const key = decoder.decode(
-        keys.subarray(keyAt + 4, keyAt + 4 + keyLength),
-      );
-      keyAt += 4 + keyLength;
-      if (this.shardOf(key) !== shard)
+      const keyLength = next.keyLength(offset);
+      const end = offset + next.recordBytes(offset);
+      if (end > size)
+        throw new RangeError(`shard ${image.shard}: image cut short`);
+      const hash = hashBytes(next.bytes, offset + HEADER_BYTES, keyLength);
+      if (this.shardOf(hash) !== shard)
         throw new RangeError(`shard ${image.shard}: key out of place`);
-      next.index.set(key, offset);
-      offset += next.recordBytes(offset);
-      count++;
+      next.reserveSlot();
+      const slot = next.find(
+        next.bytes.subarray(offset + HEADER_BYTES),
+        keyLength,
+        hash,
+      );
+      if (slot >= 0)
+        throw new RangeError(`shard ${image.shard}: a key appears twice`);
+      next.slots[-slot - 1] = offset / 8 + 1;
+      next.hashes[-slot - 1] = hash;
+      next.live++;
+      offset = end;
     }
-    if (
-      offset !== image.records.length ||
-      keyAt !== keys.length ||
-      count !== image.count
-    )
+    if (next.live !== image.count)
       throw new RangeError(`shard ${image.shard}: image does not add up`);
-    if (next.index.size !== count)
-      throw new RangeError(`shard ${image.shard}: a key appears twice`);
-    next.used = offset;
+    next.used = size;
     this.shards[image.shard] = next;
-    this.count += count;
+    this.count += next.live;
   }
 
   private retire(shard: Shard, offset: number): void {
     shard.dead += shard.recordBytes(offset);
-    // Against the bytes written, not the arena's size: an arena sized for a large value must
-    // shrink once that value is gone, even though its free space keeps it from filling up.
+    // Rebuild once more than half of the bytes written are dead: a rebuild copies fewer bytes
+    // than were freed since the last one, so its cost per write stays constant on average.
     if (shard.dead * 2 > shard.used && shard.capacity > MIN_ARENA_BYTES)
       shard.rebuild(0);
   }
 
-  private shardOf(key: string): Shard {
-    // The mask keeps the index inside the array, so the lookup cannot miss.
-    return this.shards[hashString(key) & this.mask]!;
+  private shardOf(hash: number): Shard {
+    // The shift keeps the index inside the array, so the lookup cannot miss.
+    return this.shards[this.shift === 32 ? 0 : hash >>> this.shift]!;
   }
 }

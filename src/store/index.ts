@@ -4,9 +4,9 @@
  * Layout:
  * - `types.ts`: units (`Milliseconds`, `Revision`, `Clock`).
  * - `entry.ts`: a read view of one stored value, and when it stops being live.
- * - `entry-table.ts`: 4,096 shards, each a small `Map` from key to a record in the shard's
- *   arena (one ArrayBuffer of revisions, deadlines and value bytes): past 2^24 keys without
- *   rehash stalls, one heap object per key, and whole shards shipped as bytes to new replicas.
+ * - `entry-table.ts`: 4,096 shards, each an open-addressing index into an arena (one
+ *   ArrayBuffer) of records holding key, value, revision and deadline: no `Map` limit, no heap
+ *   object per key, and whole shards shipped as bytes to new replicas.
  * - `kv-table.ts`: keys -> entries, change application with a revision guard, the digest.
  * - `authoritative-store.ts`: the primary's store: decides writes, reaps TTLs, queues changes.
  * - `replica-store.ts`: a worker's replica: snapshot, then batches applied exactly once.
