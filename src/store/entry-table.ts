@@ -1,4 +1,5 @@
 import { Entry } from './entry';
+import { hashBytes } from './key-hash';
 import { Milliseconds, Revision } from './types';
 
 /** Default number of shards: 4096 shards hold 10 million keys at about 2,400 each. */
@@ -60,16 +61,6 @@ function writeUtf8(text: string, out: Uint8Array, at: number): number {
     out[at + i] = code;
   }
   return text.length;
-}
-
-/** 32-bit FNV-1a over `length` bytes of `bytes` from `start`. */
-function hashBytes(bytes: Uint8Array, start: number, length: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = start; i < start + length; i++) {
-    hash ^= bytes[i]!;
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
 }
 
 /** Rounds `bytes` up to a multiple of 8. */
