@@ -13,6 +13,7 @@ import {
   WriteRequest,
 } from '../protocol';
 import type { Revision, WriteStatus } from '../store';
+import { PendingWrites } from './pending-writes';
 
 /** Called with the primary's answer to a forwarded write. */
 export type WriteCallback = (
@@ -34,7 +35,7 @@ type Handler<T> = (message: T) => void;
 @Injectable()
 export class PrimaryLink {
   private nextId = 1;
-  private readonly writes = new Map<number, WriteCallback>();
+  private readonly writes: PendingWrites<WriteCallback>;
   private readonly reads = new Map<number, ReadCallback>();
   private readonly queries = new Map<number, (body: unknown) => void>();
   private outgoing: WriteRequest[] = [];
@@ -49,6 +50,7 @@ export class PrimaryLink {
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
+    this.writes = new PendingWrites(config.maxPendingWrites);
     process.on('message', (raw: unknown) => this.receive(raw));
   }
 
@@ -74,8 +76,9 @@ export class PrimaryLink {
   write(request: Omit<WriteRequest, 'id'>, done: WriteCallback): boolean {
     if (this.writes.size >= this.config.maxPendingWrites || !process.connected)
       return false;
-    const id = this.nextId++;
-    this.writes.set(id, done);
+    const id = this.nextId;
+    if (!this.writes.add(id, done)) return false;
+    this.nextId++;
     this.outgoing.push({ ...request, id });
     this.scheduleFlush();
     return true;
@@ -144,9 +147,8 @@ export class PrimaryLink {
     switch (message.type) {
       case MessageType.WriteResults:
         for (const result of message.results) {
-          const done = this.writes.get(result.id);
+          const done = this.writes.take(result.id);
           if (done === undefined) continue;
-          this.writes.delete(result.id);
           if (!this.strongIds.delete(result.id)) this.unanswered--;
           done(result.status, result.revision);
         }
