@@ -6,7 +6,6 @@ import {
 } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isUtf8 } from 'node:buffer';
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -20,6 +19,7 @@ import { Errors, HttpError } from './http-errors';
 import { sendError } from './http-reply';
 import { PrimaryLink } from './primary-link';
 import { ReplicaService } from './replica.service';
+import { requestIdGenerator } from './request-ids';
 import { WorkerMetrics } from './worker-metrics';
 import { WorkerModule } from './worker.module';
 import { WorkerState } from './worker-state';
@@ -56,7 +56,7 @@ export async function runWorker(config: Config): Promise<void> {
       connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
     },
     requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    genReqId: requestIdGenerator(),
     frameworkErrors: (
       error: Error,
       request: FastifyRequest,
