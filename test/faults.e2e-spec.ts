@@ -636,12 +636,10 @@ describe('KV_MAX_REPLICA_BACKLOG_BYTES=1048576 (its minimum) with healthy worker
 
   afterAll(() => kv?.shutdown());
 
-  // KNOWN SERVER BUG (see the report): ReplicaSet.send() (src/primary/replica-set.ts) counts a
-  // frame as backlog the moment it is handed to the IPC channel and recycles the worker at once
-  // when that passes the limit. A batch carrying one legal value of KV_MAX_VALUE_BYTES (1 MiB)
-  // is itself over 1 MiB, so every healthy worker is SIGKILLed; and each replacement's first
-  // snapshot chunk carries the same value, so they crash-loop forever. Remove `.failing` once
-  // fixed.
+  // The backlog is what was still unwritten before a frame, not the frame itself: a batch that
+  // carries one legal value of KV_MAX_VALUE_BYTES (1 MiB) is itself over 1 MiB, and counting it
+  // would SIGKILL every healthy worker (and each replacement's first snapshot chunk, carrying
+  // the same value, would crash-loop them).
   it('one write of a 1 MiB value (the value limit) is acknowledged and no healthy worker is recycled', async () => {
     const pids = await kv.waitAllLive();
     const value = JSON.stringify('x'.repeat(1_048_576 - 2));

@@ -135,11 +135,8 @@ export class ChangePublisher implements OnModuleDestroy {
       const results = replies.get(link);
       const resultBytes =
         results && encodeMessage({ type: MessageType.WriteResults, results });
-      const frame =
-        batchBytes && resultBytes
-          ? Buffer.concat([batchBytes, resultBytes])
-          : (batchBytes ?? resultBytes);
-      if (frame !== undefined) this.replicas.send(link, frame);
+      const parts = [batchBytes, resultBytes].filter((p) => p !== undefined);
+      if (parts.length > 0) this.replicas.send(link, parts);
     }
     if (batch !== undefined) {
       this.recycleLaggards();

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { CONFIG, LOGGER } from '../config/config.module';
 import { EXIT_CANNOT_LISTEN } from '../config/exit-codes';
-import { encodeMessage, MessageType } from '../protocol';
+import { encodeMessage, MessageType, WORKER_STDIO } from '../protocol';
 import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaSet } from './replica-set';
@@ -35,8 +35,7 @@ export class ClusterSupervisor implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    // 'advanced' serialization carries Buffers as bytes; the default JSON would inflate them.
-    cluster.setupPrimary({ serialization: 'advanced' });
+    cluster.setupPrimary({ stdio: WORKER_STDIO });
     for (let i = 0; i < this.config.workers; i++) this.fork();
   }
 
@@ -74,9 +73,8 @@ export class ClusterSupervisor implements OnApplicationBootstrap {
       { worker: worker.process.pid, forkMs: performance.now() - started },
       'worker forked',
     );
-    const link = this.replicas.add(worker);
-    worker.on('message', (message: unknown) =>
-      this.messages.handle(link, message),
+    const link = this.replicas.add(worker, (from, payload) =>
+      this.messages.handle(from, payload),
     );
     worker.on('error', (error) =>
       this.logger.warn(

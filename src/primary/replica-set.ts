@@ -1,28 +1,30 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Worker } from 'node:cluster';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { CONFIG, LOGGER } from '../config/config.module';
+import { CHANNEL_FD, FrameChannel } from '../protocol';
 import type { Revision } from '../store';
 
 /** The primary's view of one worker and its replica. */
 export interface ReplicaLink {
   readonly worker: Worker;
   readonly pid: number;
+  /** The protocol's channel to the worker. */
+  readonly channel: FrameChannel;
   /** When the worker was forked, from `performance.now()`. */
   readonly forkedAt: number;
   /** True once the replica finished its snapshot and serves; strong writes wait only for live ones. */
   live: boolean;
   /** The last revision the worker reported applied. */
   applied: Revision;
-  /** Bytes handed to the IPC channel and not yet written to it. */
-  backlogBytes: number;
 }
 
 /**
- * Every forked worker, and the one way to send to them: each send is counted until the IPC
- * channel has written it, so a worker that stops reading (SIGSTOP, a stall) shows up as a
- * growing backlog instead of growing memory, and is recycled past `maxReplicaBacklogBytes`.
+ * Every forked worker, and the one way to send to them: what a channel has not yet written is
+ * its backlog, so a worker that stops reading (SIGSTOP, a stall) shows up as a growing backlog
+ * instead of growing memory, and is recycled past `maxReplicaBacklogBytes`.
  */
 @Injectable()
 export class ReplicaSet {
@@ -37,14 +39,27 @@ export class ReplicaSet {
     return this.links.size;
   }
 
-  add(worker: Worker): ReplicaLink {
+  /**
+   * Tracks a worker just forked with the protocol's stdio; `onFrame` gets the payload of every
+   * frame it sends.
+   */
+  add(
+    worker: Worker,
+    onFrame: (link: ReplicaLink, payload: Uint8Array) => void,
+  ): ReplicaLink {
+    const pid = worker.process.pid ?? 0;
     const link: ReplicaLink = {
       worker,
-      pid: worker.process.pid ?? 0,
+      pid,
+      channel: new FrameChannel(worker.process.stdio[CHANNEL_FD] as Socket, {
+        onFrame: (payload) => onFrame(link, payload),
+        // A worker that dies breaks its channel; its exit is logged and handled elsewhere.
+        onClose: (error) =>
+          this.logger.debug({ worker: pid, err: error }, 'channel closed'),
+      }),
       forkedAt: performance.now(),
       live: false,
       applied: 0,
-      backlogBytes: 0,
     };
     this.links.set(worker.id, link);
     return link;
@@ -69,22 +84,18 @@ export class ReplicaSet {
   }
 
   /**
-   * Sends `bytes` to one worker. `onWritten` runs once the channel has taken them (or failed
-   * to, when the worker is gone): pace bulk transfers on it.
+   * Sends one frame of `parts` (encoded messages) to one worker. `onWritten` runs once the
+   * channel has written it (or failed to, when the worker is gone): pace bulk transfers on it.
    */
-  send(link: ReplicaLink, bytes: Buffer, onWritten?: () => void): void {
-    if (!link.worker.isConnected()) {
-      if (onWritten) setImmediate(onWritten);
-      return;
-    }
-    // What was still unwritten before this message is the worker's backlog: one large message
+  send(
+    link: ReplicaLink,
+    parts: Uint8Array | readonly Uint8Array[],
+    onWritten?: () => void,
+  ): void {
+    // What was still unwritten before this frame is the worker's backlog: one large frame
     // (a 1 MiB value, a snapshot chunk) is not a sign of a stalled reader.
-    const backlog = link.backlogBytes;
-    link.backlogBytes += bytes.length;
-    link.worker.send(bytes, undefined, () => {
-      link.backlogBytes -= bytes.length;
-      onWritten?.();
-    });
+    const backlog = link.channel.backlogBytes;
+    link.channel.send(parts, onWritten);
     if (link.live && backlog > this.config.maxReplicaBacklogBytes) {
       this.recycle(
         link,
@@ -99,7 +110,7 @@ export class ReplicaSet {
     this.logger.warn(
       {
         worker: link.pid,
-        backlogBytes: link.backlogBytes,
+        backlogBytes: link.channel.backlogBytes,
         applied: link.applied,
         reason,
       },

@@ -11,7 +11,7 @@ import { ReplicaLink, ReplicaSet } from './replica-set';
 // one costs the primary's event loop a millisecond or two.
 const CHUNK_ENTRIES = 16_384;
 const CHUNK_BYTES = 1 << 20;
-// Chunks handed to the IPC channel and not yet written: enough to keep the worker busy
+// Chunks handed to the channel and not yet written: enough to keep the worker busy
 // decoding one while the primary encodes the next, few enough to bound the memory.
 const CHUNKS_IN_FLIGHT = 3;
 
@@ -59,7 +59,7 @@ export class SnapshotStreamer {
       setImmediate(step);
     };
     const step = (): void => {
-      if (finished || !link.worker.isConnected()) return;
+      if (finished || !link.channel.open) return;
       while (inFlight < CHUNKS_IN_FLIGHT && shard < entries.shardCount) {
         this.publisher.flush();
         const now = Date.now();

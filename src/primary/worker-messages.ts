@@ -44,12 +44,11 @@ export class WorkerMessages {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** Handles one raw IPC message from `link`'s worker. */
-  handle(link: ReplicaLink, raw: unknown): void {
-    if (!(raw instanceof Uint8Array)) return;
+  /** Handles the payload of one frame from `link`'s worker. */
+  handle(link: ReplicaLink, payload: Uint8Array): void {
     let messages: Message[];
     try {
-      messages = decodeFrame(raw);
+      messages = decodeFrame(payload);
     } catch (error) {
       this.logger.error(
         { worker: link.pid, err: error },

@@ -33,13 +33,13 @@ const RESULT_FIELDS = 3;
 const CHANGE_FIELDS = 3;
 const SHARD_IMAGE_FIELDS = 3;
 
-/** Encodes `message`. A frame on the IPC channel is one or more of these laid end to end. */
+/** Encodes `message`. The payload of a frame (see `framing.ts`) is one or more of these end to end. */
 export function encodeMessage(message: Message): Buffer {
   return packr.pack(toWire(message));
 }
 
 /**
- * Decodes one IPC frame: the bytes of one or more encoded messages laid end to end (the primary
+ * Decodes the payload of one frame: one or more encoded messages laid end to end (the primary
  * sends a batch and the sender's write results as one frame, to save a message). Throws
  * {@link ProtocolError} on anything else.
  */

@@ -1,9 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { CONFIG, LOGGER } from '../config/config.module';
 import {
+  CHANNEL_FD,
   decodeFrame,
+  FrameChannel,
   encodeMessage,
   Message,
   MessageType,
@@ -26,11 +29,12 @@ export type ReadCallback = (value: string | null, revision: Revision) => void;
 type Handler<T> = (message: T) => void;
 
 /**
- * The worker's end of the IPC channel to the primary.
+ * The worker's end of the channel to the primary.
  *
  * Writes that arrive in one event-loop turn leave as one Writes message at the end of the turn.
- * When `process.send` reports the channel backed up, nothing more is sent until it drains; the
- * writes wait here, up to `maxPendingWrites`, past which they are refused (503).
+ * When the channel reports itself backed up, nothing more is sent until it drains; the writes
+ * wait here, up to `maxPendingWrites`, past which they are refused (503). The worker cannot
+ * serve without the primary, so it exits when the channel closes.
  */
 @Injectable()
 export class PrimaryLink {
@@ -45,13 +49,25 @@ export class PrimaryLink {
   private unanswered = 0;
   private readonly strongIds = new Set<number>();
   private readonly handlers = new Map<number, Handler<PrimaryMessage>>();
+  private readonly channel: FrameChannel;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.writes = new PendingWrites(config.maxPendingWrites);
-    process.on('message', (raw: unknown) => this.receive(raw));
+    const socket = new Socket({
+      fd: CHANNEL_FD,
+      readable: true,
+      writable: true,
+    });
+    this.channel = new FrameChannel(socket, {
+      onFrame: (payload) => this.receive(payload),
+      onClose: (error) => {
+        logger.fatal({ err: error }, 'channel to the primary closed; exiting');
+        process.exit(1);
+      },
+    });
   }
 
   /** Writes forwarded and not yet answered. */
@@ -74,7 +90,7 @@ export class PrimaryLink {
    * when too many writes are already waiting.
    */
   write(request: Omit<WriteRequest, 'id'>, done: WriteCallback): boolean {
-    if (this.writes.size >= this.config.maxPendingWrites || !process.connected)
+    if (this.writes.size >= this.config.maxPendingWrites || !this.channel.open)
       return false;
     const id = this.nextId;
     if (!this.writes.add(id, done)) return false;
@@ -115,7 +131,7 @@ export class PrimaryLink {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.outgoing.length === 0 || !process.connected) return;
+    if (this.outgoing.length === 0 || !this.channel.open) return;
     const requests = this.outgoing;
     this.outgoing = [];
     for (const request of requests) {
@@ -126,20 +142,16 @@ export class PrimaryLink {
   }
 
   private sendBytes(bytes: Buffer): void {
-    if (!process.connected || process.send === undefined) return;
-    const accepted = process.send(bytes, undefined, undefined, (error) => {
-      if (error) this.logger.warn({ err: error }, 'send to primary failed');
-      if (this.blocked) {
-        this.blocked = false;
-        this.scheduleFlush();
-      }
+    if (this.channel.send(bytes) || this.blocked) return;
+    this.blocked = true;
+    this.channel.onDrain(() => {
+      this.blocked = false;
+      this.scheduleFlush();
     });
-    if (!accepted) this.blocked = true;
   }
 
-  private receive(raw: unknown): void {
-    if (!(raw instanceof Uint8Array)) return;
-    for (const message of decodeFrame(raw))
+  private receive(payload: Uint8Array): void {
+    for (const message of decodeFrame(payload))
       this.dispatch(message as PrimaryMessage);
   }
 
