@@ -21,7 +21,12 @@ import {
   startBaseline,
   startCluster,
 } from './servers';
-import { lagQuantiles, scrapeLagHistogram } from './lag';
+import {
+  Quantiles,
+  quantilesBetween,
+  readHistogram,
+  scrapeMetrics,
+} from './server-histograms';
 
 const { values: flags } = parseArgs({
   options: {
@@ -54,6 +59,12 @@ const randomKey = (): string => `/bench-${Math.floor(Math.random() * keys)}`;
 let unique = 0;
 const newKey = (tag: string): string =>
   `/${1 + Math.floor(Math.random() * 10000)}-${1 + Math.floor(Math.random() * 10000)}-${tag}${unique++}`;
+
+// The cluster's histograms the seed profile reads: replication lag, and the workers' own
+// timing of the seed's POSTs, to tell time spent in the handler from time spent getting there.
+const LAG = 'kv_replication_lag_seconds';
+const DURATION = 'kv_http_request_duration_seconds';
+const SEED_POSTS = ['method="POST"', 'route="/:key"'];
 
 const slug = (name: string): string => name.replace(/[^a-z0-9]+/gi, '-');
 
@@ -137,7 +148,8 @@ async function main(): Promise<void> {
     servers.splice(1, 0, { ...bare, name: 'fanout-kv, metrics off' });
   }
   const rows: Row[] = [];
-  let lag: { p50Ms: number; p99Ms: number; samples: number } | undefined;
+  let lag: Quantiles | undefined;
+  let serverSide: Quantiles | undefined;
   try {
     for (const server of servers)
       await preload(server.origin, 'bench-', keys, VALUE);
@@ -175,12 +187,19 @@ async function main(): Promise<void> {
         for (const server of servers) {
           const before =
             server === cluster
-              ? await scrapeLagHistogram(cluster.origin)
+              ? await scrapeMetrics(cluster.origin)
               : undefined;
           const summary = await seed(server, round);
           if (before !== undefined) {
-            const after = await scrapeLagHistogram(cluster.origin);
-            lag = lagQuantiles(before, after);
+            const after = await scrapeMetrics(cluster.origin);
+            lag = quantilesBetween(
+              readHistogram(before, LAG),
+              readHistogram(after, LAG),
+            );
+            serverSide = quantilesBetween(
+              readHistogram(before, DURATION, SEED_POSTS),
+              readHistogram(after, DURATION, SEED_POSTS),
+            );
           }
           results.get(server)!.push(summary);
           console.log(
@@ -203,6 +222,10 @@ async function main(): Promise<void> {
     console.log(
       `replication lag during the seed profile (primary publish -> replica apply): p50 ${lag.p50Ms.toFixed(3)} ms, p99 ${lag.p99Ms.toFixed(3)} ms over ${lag.samples} batches`,
     );
+  if (serverSide)
+    console.log(
+      `the same seed POSTs as the workers timed them (parsed request -> answer sent): p50 ${serverSide.p50Ms.toFixed(2)} ms, p95 ${serverSide.p95Ms.toFixed(2)} ms, p99 ${serverSide.p99Ms.toFixed(2)} ms over ${serverSide.samples} requests`,
+    );
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = join(
@@ -221,6 +244,7 @@ async function main(): Promise<void> {
         flags,
         rows,
         replicationLag: lag,
+        seedServerSide: serverSide,
       },
       null,
       2,
