@@ -183,14 +183,14 @@ async function main(): Promise<void> {
       const results = new Map<RunningServer, LoadSummary[]>(
         servers.map((s) => [s, []]),
       );
+      let before: string | undefined;
       for (let round = 0; round < rounds; round++) {
         for (const server of servers) {
-          const before =
-            server === cluster
-              ? await scrapeMetrics(cluster.origin)
-              : undefined;
+          // From before the cluster's first seed round: the figures cover every round.
+          if (server === cluster && before === undefined)
+            before = await scrapeMetrics(cluster.origin);
           const summary = await seed(server, round);
-          if (before !== undefined) {
+          if (server === cluster && before !== undefined) {
             const after = await scrapeMetrics(cluster.origin);
             lag = quantilesBetween(
               readHistogram(before, LAG),
