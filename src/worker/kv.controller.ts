@@ -1,7 +1,6 @@
 import {
   Controller,
   Delete,
-  Get,
   Inject,
   Post,
   Put,
@@ -16,10 +15,8 @@ import { WriteOp, WriteStatus } from '../store';
 import { Errors, HttpError } from './http-errors';
 import { sendError, sendJson } from './http-reply';
 import { PrimaryLink } from './primary-link';
-import { ReplicaService } from './replica.service';
 import {
   checkKey,
-  noneMatchHits,
   parseConsistency,
   parsePrecondition,
   parseTtl,
@@ -31,36 +28,15 @@ interface KeyParams {
 }
 
 /**
- * The key-value routes. Reads are served from this worker's replica (or the primary for
- * `consistency=strong`); writes go to the primary, and its decision is translated to HTTP here.
+ * The write routes: each write goes to the primary, and its decision is translated to HTTP
+ * here. Reads are served by `ReadRoute` (read-route.ts).
  */
 @Controller()
 export class KvController {
   constructor(
-    private readonly replica: ReplicaService,
     private readonly primary: PrimaryLink,
     @Inject(CONFIG) private readonly config: Config,
   ) {}
-
-  @Get(':key')
-  read(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
-    const { key } = request.params as KeyParams;
-    const keyError = checkKey(key, this.config.maxKeyBytes);
-    if (keyError !== undefined) return sendError(reply, keyError);
-    const consistency = parseConsistency(request.query);
-    if (consistency instanceof HttpError) return sendError(reply, consistency);
-    if (consistency === 'strong') {
-      this.primary.strongRead(key, (value, revision) =>
-        value === null
-          ? sendError(reply, Errors.keyNotFound)
-          : this.sendValue(request, reply, value, revision),
-      );
-      return;
-    }
-    const entry = this.replica.read(key);
-    if (entry === undefined) return sendError(reply, Errors.keyNotFound);
-    this.sendValue(request, reply, entry.bytes, entry.revision);
-  }
 
   @Post(':key')
   create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
@@ -88,20 +64,6 @@ export class KvController {
   @Delete(':key')
   remove(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
     this.write(WriteOp.Delete, request, reply);
-  }
-
-  private sendValue(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    value: string | Uint8Array,
-    revision: number,
-  ): void {
-    reply.header('etag', `"${revision}"`);
-    if (noneMatchHits(request.headers['if-none-match'], revision)) {
-      reply.code(304).send();
-      return;
-    }
-    sendJson(reply, 200, value);
   }
 
   private write(

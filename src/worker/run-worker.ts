@@ -18,6 +18,7 @@ import { JsonErrorFilter, toHttpError } from './error-mapping';
 import { Errors, HttpError } from './http-errors';
 import { sendError } from './http-reply';
 import { PrimaryLink } from './primary-link';
+import { ReadRoute } from './read-route';
 import { ReplicaService } from './replica.service';
 import { requestIdGenerator } from './request-ids';
 import { WorkerMetrics } from './worker-metrics';
@@ -77,6 +78,7 @@ export async function runWorker(config: Config): Promise<void> {
   const fastify = app.getHttpAdapter().getInstance();
   installJsonParser(fastify);
   installHooks(fastify, config, app.get(WorkerMetrics));
+  app.get(ReadRoute).register(fastify);
 
   const link = app.get(PrimaryLink);
   const replica = app.get(ReplicaService);

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { KvController } from './kv.controller';
 import { PrimaryLink } from './primary-link';
+import { ReadRoute } from './read-route';
 import { ReplicaService } from './replica.service';
 import { SystemController } from './system.controller';
 import { WorkerMetrics } from './worker-metrics';
@@ -9,6 +10,12 @@ import { WorkerState } from './worker-state';
 /** A worker: the HTTP API over this process's read replica. */
 @Module({
   controllers: [SystemController, KvController],
-  providers: [PrimaryLink, ReplicaService, WorkerMetrics, WorkerState],
+  providers: [
+    PrimaryLink,
+    ReadRoute,
+    ReplicaService,
+    WorkerMetrics,
+    WorkerState,
+  ],
 })
 export class WorkerModule {}
