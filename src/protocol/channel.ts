@@ -55,9 +55,10 @@ export class FrameChannel {
   }
 
   /**
-   * Sends one frame whose payload is `parts` (one or more encoded messages) laid end to end. `onWritten` runs once the socket has written it, or has failed to because the
-   * channel closed. Returns false when the backlog is over the socket's high-water mark: send
-   * no more until {@link onDrain} (sending anyway only buffers more).
+   * Sends one frame whose payload is `parts` (one or more encoded messages) laid end to end.
+   * `onWritten` runs once the socket has written it, or has failed to because the channel
+   * closed. Returns false when the backlog is over the socket's high-water mark: send no more
+   * until {@link onDrain} (sending anyway only buffers more).
    */
   send(
     parts: Uint8Array | readonly Uint8Array[],
@@ -69,7 +70,7 @@ export class FrameChannel {
     }
     return this.socket.write(
       parts instanceof Uint8Array ? encodeFrame(parts) : encodeFrame(...parts),
-      onWritten && (() => onWritten()),
+      onWritten,
     );
   }
 

@@ -53,7 +53,7 @@ export class PrimaryLink {
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
-    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(LOGGER) logger: Logger,
   ) {
     this.writes = new PendingWrites(config.maxPendingWrites);
     const socket = new Socket({
