@@ -24,6 +24,7 @@ import { requestIdGenerator } from './request-ids';
 import { WorkerMetrics } from './worker-metrics';
 import { WorkerModule } from './worker.module';
 import { WorkerState } from './worker-state';
+import { WriteRoutes } from './write-routes';
 
 // How long a socket refused by the HTTP parser may linger after its error answer.
 const CLIENT_ERROR_LINGER_MS = 1000;
@@ -79,6 +80,7 @@ export async function runWorker(config: Config): Promise<void> {
   installJsonParser(fastify);
   installHooks(fastify, config, app.get(WorkerMetrics));
   app.get(ReadRoute).register(fastify);
+  app.get(WriteRoutes).register(fastify);
 
   const link = app.get(PrimaryLink);
   const replica = app.get(ReplicaService);
