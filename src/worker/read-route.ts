@@ -12,7 +12,7 @@ import { checkKey, noneMatchHits, parseConsistency } from './request-parsing';
  * `GET /:key` (and the HEAD Fastify derives from it): served from this worker's replica, or
  * from the primary for `consistency=strong`.
  *
- * The one route registered on Fastify itself rather than through a Nest controller. Nest runs
+ * Registered on Fastify itself rather than through a Nest controller, like the writes. Nest runs
  * a handler inside a chain of promises (pipes, interceptors, the response handler) whatever it
  * does, and on the hottest route that chain cost 10 to 20% of the throughput: `npm run bench
  * -- --only get`, three A/B runs on the 2-vCPU development VM, 48,000 GET/s through Nest each
