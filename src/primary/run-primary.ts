@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Config } from '../config/config';
+import { tuneHeapGrowth } from '../config/heap-growth';
 import { ConfigModule, LOGGER } from '../config/config.module';
 import { AuthoritativeStore } from '../store';
 import { ClusterSupervisor } from './cluster-supervisor';
@@ -12,6 +13,7 @@ import type { Logger } from 'pino';
  * and, on SIGTERM or SIGINT, shuts them down gracefully and exits 0.
  */
 export async function runPrimary(config: Config): Promise<void> {
+  tuneHeapGrowth();
   @Module({
     imports: [ConfigModule.register(config, 'primary'), PrimaryModule],
   })

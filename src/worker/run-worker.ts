@@ -10,6 +10,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Config } from '../config/config';
+import { tuneHeapGrowth } from '../config/heap-growth';
 import { ConfigModule, LOGGER } from '../config/config.module';
 import { EXIT_CANNOT_LISTEN } from '../config/exit-codes';
 import { memoryFigures, MessageType, Probe, WorkerStats } from '../protocol';
@@ -34,6 +35,7 @@ const CLIENT_ERROR_LINGER_MS = 1000;
  * Exits at once if the primary goes away, so it never serves stale data on its own.
  */
 export async function runWorker(config: Config): Promise<void> {
+  tuneHeapGrowth();
   process.on('disconnect', () => process.exit(1));
 
   @Module({ imports: [ConfigModule.register(config, 'worker'), WorkerModule] })
