@@ -545,6 +545,14 @@ describe('API contract on a default cluster', () => {
       ['POST', '/a/b/c'],
       ['PATCH', '/some-key'],
       ['POST', '/'],
+      ['POST', '/some-key/'],
+      ['PUT', '/some-key/'],
+      ['DELETE', '/some-key/'],
+      ['GET', '/some-key/'],
+      ['POST', '//'],
+      ['PUT', '//1000'],
+      ['DELETE', '//'],
+      ['GET', '//'],
     ])('an unknown route: %s %s', async (method, path) => {
       const withBody = method !== 'GET' && method !== 'DELETE';
       const response = await kv.request(method, path, {

@@ -50,8 +50,9 @@ export class WriteRoutes {
     reply: FastifyReply,
   ): void {
     const { key, ttl: rawTtl } = request.params as KeyParams;
-    // Fastify's router lets `/:key` match `/` with an empty key; `/` is no route at all.
-    if (key === '' && rawTtl === undefined) return reply.callNotFound();
+    // Fastify's router lets a parameter match an empty segment (`/`, `//100`, `/key/`); such a
+    // path is no route at all, as it was when Nest routed the writes.
+    if (key === '' || rawTtl === '') return reply.callNotFound();
     const keyError = checkKey(key, this.config.maxKeyBytes);
     if (keyError !== undefined) return sendError(reply, keyError);
     const consistency = parseConsistency(request.query);
