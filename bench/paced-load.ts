@@ -139,12 +139,19 @@ export async function pacedLoad(options: PacedOptions): Promise<LoadSummary> {
   const idle: Connection[] = [];
   let warming = options.connections;
   let warmed = (): void => undefined;
-  const settle = (connection: Connection, i: number): void => {
+  /** Request `i` on `connection` ended: answered 2xx, answered otherwise, or failed. */
+  const settle = (
+    connection: Connection,
+    i: number,
+    outcome: 'ok' | 'non2xx' | 'error',
+  ): void => {
     if (i === WARM_UP) {
       idle.push(connection);
       if (--warming === 0) warmed();
       return;
     }
+    if (outcome === 'non2xx') non2xx++;
+    else if (outcome === 'error') errors++;
     finishOne(i);
     next(connection);
     if (connection.inFlight < 0) idle.push(connection);
@@ -153,14 +160,9 @@ export async function pacedLoad(options: PacedOptions): Promise<LoadSummary> {
     const connection: Connection = new Connection(
       hostname,
       Number(port),
-      (i, status) => {
-        if (i !== WARM_UP && (status < 200 || status > 299)) non2xx++;
-        settle(connection, i);
-      },
-      (i) => {
-        if (i !== WARM_UP) errors++;
-        settle(connection, i);
-      },
+      (i, status) =>
+        settle(connection, i, status < 200 || status > 299 ? 'non2xx' : 'ok'),
+      (i) => settle(connection, i, 'error'),
     );
     connections.push(connection);
   }
