@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: fanout-kv against a single-process Fastify + Map baseline, in the same run,
- * workload by workload, alternating A B A B. Prints one table and writes it as JSON under
- * bench/results/.
+ * workload by workload, alternating A B A B. The seed profile also runs against a server that
+ * stores nothing, the floor of what the paced generator can measure on this machine. Prints one
+ * table and writes it as JSON under bench/results/.
  *
  * Flags: --duration S (10) --warmup S (2) --connections N (50) --rate R (16667)
  *        --seed-duration S (20) --seed-preload N (1000000) --preload N (100000)
@@ -20,6 +21,7 @@ import {
   RunningServer,
   startBaseline,
   startCluster,
+  startFloor,
 } from './servers';
 import {
   Quantiles,
@@ -180,6 +182,16 @@ async function main(): Promise<void> {
       console.log(
         `preloaded ${seedPreload} more keys into each server for the seed profile`,
       );
+      // After the preload: the floor stores nothing. Stopped with the others below.
+      const floor = await startFloor();
+      servers.push(floor);
+      // A fresh process, while the others have served the closed workloads: warm it up.
+      await closedLoad({
+        origin: floor.origin,
+        connections,
+        durationSeconds: warmup,
+        next: () => ({ method: 'POST', path: newKey('floor-'), body: VALUE }),
+      });
       const results = new Map<RunningServer, LoadSummary[]>(
         servers.map((s) => [s, []]),
       );

@@ -93,16 +93,21 @@ export async function startCluster(
   return wrap('fanout-kv', origin, child);
 }
 
-/** Starts the single-process Fastify + Map baseline. */
-export async function startBaseline(): Promise<RunningServer> {
+/** Starts the baseline: one process, one Map, the same routes (`baseline-server.ts`). */
+export function startBaseline(): Promise<RunningServer> {
+  return startScript('baseline', 'baseline-server.ts');
+}
+
+/** Starts the floor of the seed profile: a server that stores nothing (`floor-server.ts`). */
+export function startFloor(): Promise<RunningServer> {
+  return startScript('floor', 'floor-server.ts');
+}
+
+async function startScript(name: string, file: string): Promise<RunningServer> {
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [
-      '-r',
-      'ts-node/register/transpile-only',
-      join(__dirname, 'baseline-server.ts'),
-    ],
+    ['-r', 'ts-node/register/transpile-only', join(__dirname, file)],
     {
       cwd: ROOT,
       env: { ...process.env, PORT: String(port) },
@@ -112,10 +117,10 @@ export async function startBaseline(): Promise<RunningServer> {
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
     child.once('exit', (code) =>
-      reject(new Error(`baseline exited with ${code}`)),
+      reject(new Error(`${name} exited with ${code}`)),
     );
   });
-  return wrap('baseline', `http://127.0.0.1:${port}`, child);
+  return wrap(name, `http://127.0.0.1:${port}`, child);
 }
 
 /** PUTs `count` keys named `${prefix}${i}` with `value`, `concurrency` at a time. */
