@@ -271,6 +271,10 @@ describe('API contract on a default cluster', () => {
       ['duplicate member names', '{"a":1,"a":2}'],
       ['deep nesting', `${'['.repeat(200)}${']'.repeat(200)}`],
       ['a large value', JSON.stringify('x'.repeat(100_000))],
+      // A worker sends a value of up to 1024 bytes as a string and a longer one as its bytes.
+      ['1024 bytes of two-byte characters', `"${'é'.repeat(511)}"`],
+      ['1026 bytes of two-byte characters', `"${'é'.repeat(512)}"`],
+      ['a large value of emoji', JSON.stringify('😀é'.repeat(20_000))],
     ];
 
     it.each(values)('%s', async (name, value) => {

@@ -9,6 +9,15 @@ import { ReplicaService } from './replica.service';
 import { checkKey, noneMatchHits, parseConsistency } from './request-parsing';
 
 /**
+ * Values up to this many bytes are sent as strings. Node's HTTP writes a string body in one
+ * write with the head; bytes Fastify first wraps in a Buffer, and Node sends them as a second
+ * chunk through `writev`. That cost more than decoding a short value: three A/B runs of the
+ * closed GET workload (16-byte values, two clusters, three rounds each) gave +3.6%, +2.0% and
+ * +5.8% GET/s, ahead in every round. Longer values go as bytes, not decoded and encoded again.
+ */
+const DECODED_VALUE_BYTES = 1024;
+
+/**
  * `GET /:key` (and the HEAD Fastify derives from it): served from this worker's replica, or
  * from the primary for `consistency=strong`.
  *
@@ -50,7 +59,12 @@ export class ReadRoute {
     }
     const entry = this.replica.read(key);
     if (entry === undefined) return sendError(reply, Errors.keyNotFound);
-    sendValue(request, reply, entry.bytes, entry.revision);
+    sendValue(
+      request,
+      reply,
+      entry.byteLength <= DECODED_VALUE_BYTES ? entry.value : entry.bytes,
+      entry.revision,
+    );
   }
 }
 
