@@ -187,15 +187,7 @@ async function main(): Promise<void> {
         `preloaded ${seedPreload} more keys into each server for the seed profile`,
       );
       // After the preload: the floor stores nothing. Stopped with the others below.
-      const floor = await startFloor();
-      servers.push(floor);
-      // A fresh process, while the others have served the closed workloads: warm it up.
-      await closedLoad({
-        origin: floor.origin,
-        connections,
-        durationSeconds: warmup,
-        next: () => ({ method: 'POST', path: newKey('floor-'), body: VALUE }),
-      });
+      servers.push(await startFloor());
       const results = new Map<RunningServer, LoadSummary[]>(
         servers.map((s) => [s, []]),
       );
