@@ -84,7 +84,13 @@ function makeLog(dir: string, count: number): number {
   for (let from = 1; from <= count; from += 1000) {
     const changes = [];
     for (let i = from; i < Math.min(from + 1000, count + 1); i++)
-      changes.push({ key: keyOf(i), value: valueOf(i), deadline: NO_DEADLINE });
+      changes.push({
+        key: keyOf(i),
+        value: valueOf(i),
+        deadline: NO_DEADLINE,
+        revision: i,
+        expired: false,
+      });
     frames.push(encodeBatchFrame({ from, changes }));
   }
   writeFileSync(logPath(dir, 1), Buffer.concat(frames));

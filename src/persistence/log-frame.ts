@@ -1,5 +1,12 @@
 import { Packr } from 'msgpackr';
-import type { Change, ChangeBatch } from '../store';
+import {
+  ChangeFlags,
+  changeFlags,
+  revisionFromFlags,
+  type Change,
+  type ChangeBatch,
+  type Revision,
+} from '../store';
 import { crc32 } from './crc32';
 
 /**
@@ -75,44 +82,70 @@ export function unpackArray(payload: Uint8Array): unknown[] {
   return value;
 }
 
-const CHANGE_FIELDS = 3;
+// The first log format had no flags: each change took the next revision and none was an expiry.
+const V1_CHANGE_FIELDS = 3;
+const CHANGE_FIELDS = 4;
+// Marks a batch frame of the current format; a first-format frame starts with its `from`.
+const BATCH_V2 = 'b2';
 
 /**
- * A committed batch as one log frame. Payload: `[from, key, value|null, deadline, ...]`, the
- * changes flattened (revision `from + i` for the i-th), deadlines absolute so TTLs survive a
- * restart as the same instants.
+ * A committed batch as one log frame. Payload: `['b2', from, key, value|null, deadline, flags,
+ * ...]`, the changes flattened with the {@link ChangeFlags} that give their revisions (a
+ * transaction's changes share one) and kind, deadlines absolute so TTLs survive a restart as
+ * the same instants. {@link decodeBatch} also reads the first format, `[from, key, value|null,
+ * deadline, ...]`, whose i-th change has revision `from + i`.
  */
 export function encodeBatchFrame(batch: ChangeBatch): Buffer {
-  const wire: unknown[] = [batch.from];
-  for (const c of batch.changes) wire.push(c.key, c.value, c.deadline);
+  const wire: unknown[] = [BATCH_V2, batch.from];
+  const changes = batch.changes;
+  for (let i = 0; i < changes.length; i++) {
+    const c = changes[i]!;
+    wire.push(c.key, c.value, c.deadline, changeFlags(changes, i));
+  }
   return encodeFrame(packPayload(wire));
 }
 
 /** Decodes the payload of a log frame; throws {@link FormatError} if it is not a batch. */
 export function decodeBatch(payload: Uint8Array): ChangeBatch {
   const wire = unpackArray(payload);
-  const from = wire[0];
+  const v2 = wire[0] === BATCH_V2;
+  const start = v2 ? 2 : 1;
+  const fields = v2 ? CHANGE_FIELDS : V1_CHANGE_FIELDS;
+  const from = wire[start - 1];
   if (
     !Number.isSafeInteger(from) ||
     (from as number) < 1 ||
-    (wire.length - 1) % CHANGE_FIELDS !== 0 ||
-    wire.length === 1
+    (wire.length - start) % fields !== 0 ||
+    wire.length === start
   ) {
     throw new FormatError('not a batch of whole changes');
   }
   const changes: Change[] = [];
-  for (let at = 1; at < wire.length; at += CHANGE_FIELDS) {
+  let previous: Revision | undefined;
+  for (let at = start; at < wire.length; at += fields) {
     const key = wire[at];
     const value = wire[at + 1];
     const deadline = wire[at + 2];
+    const flags = v2 ? wire[at + 3] : 0;
     if (
       typeof key !== 'string' ||
       (value !== null && typeof value !== 'string') ||
-      typeof deadline !== 'number'
+      typeof deadline !== 'number' ||
+      typeof flags !== 'number'
     ) {
-      throw new FormatError('a change must be key, value or null, deadline');
+      throw new FormatError(
+        'a change must be key, value or null, deadline, flags',
+      );
     }
-    changes.push({ key, value, deadline });
+    const revision = revisionFromFlags(previous, from as number, flags);
+    previous = revision;
+    changes.push({
+      key,
+      value,
+      deadline,
+      revision,
+      expired: (flags & ChangeFlags.Expired) !== 0,
+    });
   }
   return { from: from as number, changes };
 }

@@ -192,7 +192,15 @@ describe('recover', () => {
     expect(store.reapExpired()).toBe(1);
     expect(store.takeBatch()).toEqual({
       from: 3,
-      changes: [{ key: 'short', value: null, deadline: NO_DEADLINE }],
+      changes: [
+        {
+          key: 'short',
+          value: null,
+          deadline: NO_DEADLINE,
+          revision: 3,
+          expired: true,
+        },
+      ],
     });
   });
 });

@@ -18,19 +18,37 @@ describe('protocol codec', () => {
       ).toBe('9204cd012c');
     });
 
-    it('flattens the records of a batch into one array: key, value, deadline per change', () => {
+    it('flattens the records of a batch into one array: key, value, deadline, flags per change', () => {
       const bytes = encodeMessage({
         type: MessageType.Batch,
         from: 7,
         publishedAt: 1,
         ack: false,
         changes: [
-          { key: 'a', value: '1', deadline: 0 },
-          { key: 'b', value: null, deadline: 0 },
+          { key: 'a', value: '1', deadline: 0, revision: 7, expired: false },
+          { key: 'b', value: null, deadline: 0, revision: 8, expired: true },
+          { key: 'c', value: '2', deadline: 0, revision: 9, expired: false },
+          { key: 'd', value: null, deadline: 0, revision: 9, expired: false },
         ],
       });
-      // fixarray 10: 23, 7, 1, false, "a", "1", 0, "b", nil, 0
-      expect(hex(bytes)).toBe('9a170701c2a161a13100a162c000');
+      // fixarray 20: 23, 7, 1, false, then "a" "1" 0 0, "b" nil 0 2 (expired), "c" "2" 0 0,
+      // "d" nil 0 1 (shares revision 9 with "c": one transaction).
+      expect(hex(bytes)).toBe(
+        'dc0014170701c2' +
+          'a161a1310000' +
+          'a162c00002' +
+          'a163a1320000' +
+          'a164c00001',
+      );
+      const [decoded] = decodeFrame(bytes);
+      expect(decoded).toMatchObject({
+        changes: [
+          { key: 'a', revision: 7, expired: false },
+          { key: 'b', revision: 8, expired: true },
+          { key: 'c', revision: 9, expired: false },
+          { key: 'd', revision: 9, expired: false },
+        ],
+      });
     });
 
     it('carries a shard image as shard, count and one msgpack bin field', () => {
@@ -52,7 +70,7 @@ describe('protocol codec', () => {
         from: 1,
         publishedAt: 0,
         ack: true,
-        changes: [{ key, value, deadline: 0 }],
+        changes: [{ key, value, deadline: 0, revision: 1, expired: false }],
       });
       expect(batch).toMatchObject({ changes: [{ key, value, deadline: 0 }] });
     });
@@ -105,7 +123,15 @@ describe('protocol codec', () => {
         from: 5,
         publishedAt: 1_795_000_000_000.25,
         ack: true,
-        changes: [{ key: 'k', value: 'true', deadline: 1_795_000_000_123 }],
+        changes: [
+          {
+            key: 'k',
+            value: 'true',
+            deadline: 1_795_000_000_123,
+            revision: 5,
+            expired: false,
+          },
+        ],
       },
       {
         type: MessageType.WriteResults,

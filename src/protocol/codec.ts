@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { ChangeFlags, changeFlags, revisionFromFlags } from '../store';
 import type {
   Change,
   Precondition,
@@ -30,7 +31,7 @@ export class ProtocolError extends Error {
 
 const WRITE_FIELDS = 8;
 const RESULT_FIELDS = 3;
-const CHANGE_FIELDS = 3;
+const CHANGE_FIELDS = 4;
 const SHARD_IMAGE_FIELDS = 3;
 
 /** Encodes `message`. The payload of a frame (see `framing.ts`) is one or more of these end to end. */
@@ -106,7 +107,11 @@ function toWire(message: Message): unknown[] {
         message.publishedAt,
         message.ack,
       ];
-      for (const c of message.changes) wire.push(c.key, c.value, c.deadline);
+      const changes = message.changes;
+      for (let i = 0; i < changes.length; i++) {
+        const c = changes[i]!;
+        wire.push(c.key, c.value, c.deadline, changeFlags(changes, i));
+      }
       return wire;
     }
     case MessageType.WriteResults: {
@@ -150,7 +155,7 @@ function fromWire(wire: unknown[]): Message {
         from: wire[1] as number,
         publishedAt: wire[2] as number,
         ack: wire[3] as boolean,
-        changes: records(wire, 4, CHANGE_FIELDS, toChange),
+        changes: readChanges(wire, 4, wire[1] as number),
       };
     case MessageType.WriteResults:
       return { type, results: records(wire, 1, RESULT_FIELDS, toWriteResult) };
@@ -203,12 +208,20 @@ function toWriteResult(wire: unknown[], at: number): WriteResult {
   };
 }
 
-function toChange(wire: unknown[], at: number): Change {
-  return {
-    key: wire[at] as string,
-    value: wire[at + 1] as string | null,
-    deadline: wire[at + 2] as number,
-  };
+function readChanges(wire: unknown[], start: number, from: number): Change[] {
+  let previous: number | undefined;
+  return records(wire, start, CHANGE_FIELDS, (w, at) => {
+    const flags = w[at + 3] as number;
+    const revision = revisionFromFlags(previous, from, flags);
+    previous = revision;
+    return {
+      key: w[at] as string,
+      value: w[at + 1] as string | null,
+      deadline: w[at + 2] as number,
+      revision,
+      expired: (flags & ChangeFlags.Expired) !== 0,
+    };
+  });
 }
 
 function toShardImage(wire: unknown[], at: number): ShardImage {

@@ -82,19 +82,30 @@ const rejected = (status: WriteStatus): WriteOutcome => ({
   status,
   revision: 0,
 });
+type Draft = Pick<Change, 'key' | 'value' | 'deadline'>;
 const setChange = (
   key: string,
   value: string,
   deadline = NO_DEADLINE,
-): Change => ({
+): Draft => ({
   key,
   value,
   deadline,
 });
-const deleteChange = (key: string): Change => ({
+const deleteChange = (key: string): Draft => ({
   key,
   value: null,
   deadline: NO_DEADLINE,
+});
+const at = (draft: Draft, revision: number, expired = false): Change => ({
+  ...draft,
+  revision,
+  expired,
+});
+const draftOf = ({ key, value, deadline }: Change): Draft => ({
+  key,
+  value,
+  deadline,
 });
 
 /** Asserts a command is rejected with `status` and changes nothing at all. */
@@ -113,8 +124,13 @@ function expectRejected(
 }
 
 /** The changes pending now, taken out of the store. */
-function changesOf(store: AuthoritativeStore): readonly Change[] {
+function takenChanges(store: AuthoritativeStore): readonly Change[] {
   return store.takeBatch()?.changes ?? [];
+}
+
+/** The changes pending now, taken out of the store, without their revisions. */
+function changesOf(store: AuthoritativeStore): readonly Draft[] {
+  return (store.takeBatch()?.changes ?? []).map(draftOf);
 }
 
 describe('AuthoritativeStore', () => {
@@ -201,11 +217,11 @@ describe('AuthoritativeStore', () => {
       const batch = store.takeBatch()!;
       expect(batch.from).toBe(1);
       expect(batch.changes).toEqual([
-        setChange('a', '1'),
-        setChange('b', '2'),
-        setChange('a', '3'),
-        deleteChange('b'),
-        setChange('b', '4'),
+        at(setChange('a', '1'), 1),
+        at(setChange('b', '2'), 2),
+        at(setChange('a', '3'), 3),
+        at(deleteChange('b'), 4),
+        at(setChange('b', '4'), 5),
       ]);
     });
 
@@ -493,7 +509,10 @@ describe('AuthoritativeStore', () => {
       expect(store.revision).toBe(5);
       expect(store.takeBatch()).toEqual({
         from: 4,
-        changes: [deleteChange('a'), deleteChange('b')],
+        changes: [
+          at(deleteChange('a'), 4, true),
+          at(deleteChange('b'), 5, true),
+        ],
       });
       expect(store.table.entries.size).toBe(1);
       // Nothing more to reap: no revision moves.
@@ -780,7 +799,10 @@ describe('AuthoritativeStore', () => {
       // The expiry delete got revision 3, before the write.
       expect(store.takeBatch()).toEqual({
         from: 3,
-        changes: [deleteChange('short'), setChange('c', '1')],
+        changes: [
+          at(deleteChange('short'), 3, true),
+          at(setChange('c', '1'), 4),
+        ],
       });
       expect(store.liveCount()).toBe(2);
       expectRejected(store, put('d', '1'), WriteStatus.Full);
@@ -817,9 +839,12 @@ describe('AuthoritativeStore', () => {
       store.loadEntry('b', 'new', 4, 1_000_500);
       store.replayBatch({
         from: 3,
-        changes: [setChange('b', 'old'), setChange('b', 'new', 1_000_500)],
+        changes: [
+          at(setChange('b', 'old'), 3),
+          at(setChange('b', 'new', 1_000_500), 4),
+        ],
       });
-      store.replayBatch({ from: 5, changes: [deleteChange('a')] });
+      store.replayBatch({ from: 5, changes: [at(deleteChange('a'), 5)] });
       store.restored(5);
       expect(store.revision).toBe(5);
       expect(store.publishedRevision).toBe(5);
@@ -915,7 +940,10 @@ describe('AuthoritativeStore', () => {
       const first = store.takeBatch()!;
       expect(first).toEqual({
         from: 1,
-        changes: [setChange('a', '1'), setChange('b', '2', 1_000_100)],
+        changes: [
+          at(setChange('a', '1'), 1),
+          at(setChange('b', '2', 1_000_100), 2),
+        ],
       });
       expect(store.publishedRevision).toBe(2);
       expect(store.hasPending).toBe(false);
@@ -925,7 +953,7 @@ describe('AuthoritativeStore', () => {
       const second = store.takeBatch()!;
       expect(second).toEqual({
         from: batchEnd(first) + 1,
-        changes: [deleteChange('a')],
+        changes: [at(deleteChange('a'), 3)],
       });
       expect(second.from).toBe(3);
 
@@ -935,7 +963,7 @@ describe('AuthoritativeStore', () => {
       const third = store.takeBatch()!;
       expect(third).toEqual({
         from: 4,
-        changes: [deleteChange('b'), setChange('c', '3')],
+        changes: [at(deleteChange('b'), 4, true), at(setChange('c', '3'), 5)],
       });
       expect(store.publishedRevision).toBe(5);
       expect(store.revision).toBe(5);
@@ -1006,7 +1034,7 @@ describe('AuthoritativeStore', () => {
       /** Checks `changes` are expiry deletes of expired model keys and drops those keys. */
       const takeExpiryDeletes = (changes: readonly Change[], all = true) => {
         for (const change of changes) {
-          same(change, deleteChange(change.key));
+          same(change, at(deleteChange(change.key), revision + 1, true));
           const entry = model.get(change.key);
           same(
             { stored: entry !== undefined, live: live(entry) !== undefined },
@@ -1029,7 +1057,7 @@ describe('AuthoritativeStore', () => {
         if (random() < 0.03) {
           const limit = 1 + pick(4);
           const reaped = store.reapExpired(limit);
-          const changes = changesOf(store);
+          const changes = takenChanges(store);
           same(changes.length, reaped);
           same(reaped <= limit, true);
           takeExpiryDeletes(changes, reaped < limit);
@@ -1091,18 +1119,18 @@ describe('AuthoritativeStore', () => {
         const outcome = store.execute(command);
         same({ step, status: outcome.status }, { step, status: expected });
         seen.set(expected, (seen.get(expected) ?? 0) + 1);
-        const changes = changesOf(store);
+        const changes = takenChanges(store);
         if (expected === WriteStatus.Ok) {
           takeExpiryDeletes(changes.slice(0, -1));
           revision++;
           same(outcome.revision, revision);
           const last = changes[changes.length - 1];
           if (op === WriteOp.Delete) {
-            same(last, deleteChange(key));
+            same(last, at(deleteChange(key), revision));
             model.delete(key);
           } else {
             const deadline = ttl > 0 ? now + ttl : NO_DEADLINE;
-            same(last, setChange(key, command.value, deadline));
+            same(last, at(setChange(key, command.value, deadline), revision));
             model.set(key, { value: command.value, revision, deadline });
           }
         } else {
@@ -1118,7 +1146,7 @@ describe('AuthoritativeStore', () => {
           }
           const count = liveCount();
           expect(store.liveCount()).toBe(count);
-          takeExpiryDeletes(changesOf(store));
+          takeExpiryDeletes(takenChanges(store));
           expect(model.size).toBe(count);
         }
       }

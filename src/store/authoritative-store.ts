@@ -133,7 +133,7 @@ export class AuthoritativeStore {
       // check is exact (not just "has the key's deadline passed"): a stale pair must not reap a
       // key whose current, later deadline has passed too, ahead of keys that expired before it.
       if (entry === undefined || entry.deadline !== deadline) continue;
-      this.remove(key, entry);
+      this.remove(key, entry, true);
       reaped++;
     }
     this.expiredTotal += reaped;
@@ -160,9 +160,7 @@ export class AuthoritativeStore {
    */
   replayBatch(batch: ChangeBatch): void {
     this.assertRestoring();
-    batch.changes.forEach((change, i) =>
-      this.table.applyChange(change, batch.from + i),
-    );
+    for (const change of batch.changes) this.table.applyChange(change);
   }
 
   /**
@@ -221,15 +219,21 @@ export class AuthoritativeStore {
       this.keysWithDeadline--;
     this.table.entries.set(key, value, revision, deadline);
     if (deadline !== NO_DEADLINE) this.queueDeadline(deadline, key);
-    this.pending.push({ key, value, deadline });
+    this.pending.push({ key, value, deadline, revision, expired: false });
     return revision;
   }
 
-  private remove(key: string, entry: Entry): Revision {
+  private remove(key: string, entry: Entry, expired = false): Revision {
     const revision = ++this.currentRevision;
     this.table.entries.delete(key);
     if (entry.deadline !== NO_DEADLINE) this.keysWithDeadline--;
-    this.pending.push({ key, value: null, deadline: NO_DEADLINE });
+    this.pending.push({
+      key,
+      value: null,
+      deadline: NO_DEADLINE,
+      revision,
+      expired,
+    });
     return revision;
   }
 

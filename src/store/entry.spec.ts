@@ -60,9 +60,21 @@ describe('Entry / isLive', () => {
 
 describe('batchEnd', () => {
   it('is the revision of the last change', () => {
-    const change = { key: 'k', value: '1', deadline: 0 };
-    expect(batchEnd({ from: 5, changes: [change] })).toBe(5);
-    expect(batchEnd({ from: 5, changes: [change, change, change] })).toBe(7);
+    const change = (revision: number) => ({
+      key: 'k',
+      value: '1',
+      deadline: 0,
+      revision,
+      expired: false,
+    });
+    expect(batchEnd({ from: 5, changes: [change(5)] })).toBe(5);
+    expect(
+      batchEnd({ from: 5, changes: [change(5), change(6), change(7)] }),
+    ).toBe(7);
+    // A transaction's changes share one revision.
+    expect(
+      batchEnd({ from: 5, changes: [change(5), change(6), change(6)] }),
+    ).toBe(6);
   });
 
   it('is from - 1 for an empty batch', () => {

@@ -8,8 +8,20 @@ const utf8 = new TextDecoder();
 describe('KvTable', () => {
   it('reads only live entries', () => {
     const table = new KvTable(2);
-    table.applyChange({ key: 'forever', value: '1', deadline: NO_DEADLINE }, 1);
-    table.applyChange({ key: 'ttl', value: '2', deadline: 1000 }, 2);
+    table.applyChange({
+      key: 'forever',
+      value: '1',
+      deadline: NO_DEADLINE,
+      revision: 1,
+      expired: false,
+    });
+    table.applyChange({
+      key: 'ttl',
+      value: '2',
+      deadline: 1000,
+      revision: 2,
+      expired: false,
+    });
     expect(plain(table.read('forever', 5000))).toEqual({
       value: '1',
       revision: 1,
@@ -28,9 +40,21 @@ describe('KvTable', () => {
 
   it('applies sets, updates and deletes', () => {
     const table = new KvTable(2);
-    table.applyChange({ key: 'k', value: '"a"', deadline: 0 }, 1);
+    table.applyChange({
+      key: 'k',
+      value: '"a"',
+      deadline: 0,
+      revision: 1,
+      expired: false,
+    });
     const before = table.entries.get('k');
-    table.applyChange({ key: 'k', value: '"b"', deadline: 500 }, 2);
+    table.applyChange({
+      key: 'k',
+      value: '"b"',
+      deadline: 500,
+      revision: 2,
+      expired: false,
+    });
     expect(plain(table.entries.get('k'))).toEqual({
       value: '"b"',
       revision: 2,
@@ -40,35 +64,83 @@ describe('KvTable', () => {
     // An entry read before the update is a view of the old record: it still reads what it read.
     expect(plain(before)).toEqual({ value: '"a"', revision: 1, deadline: 0 });
 
-    table.applyChange({ key: 'k', value: null, deadline: 0 }, 3);
+    table.applyChange({
+      key: 'k',
+      value: null,
+      deadline: 0,
+      revision: 3,
+      expired: false,
+    });
     expect(table.entries.get('k')).toBeUndefined();
     expect(table.entries.size).toBe(0);
 
     // Deleting an absent key is a no-op.
-    table.applyChange({ key: 'other', value: null, deadline: 0 }, 4);
+    table.applyChange({
+      key: 'other',
+      value: null,
+      deadline: 0,
+      revision: 4,
+      expired: false,
+    });
     expect(table.entries.size).toBe(0);
   });
 
   it('never takes an entry back to an older or equal revision', () => {
     const table = new KvTable(2);
     table.entries.set('k', '"new"', 10, 0);
-    table.applyChange({ key: 'k', value: '"old"', deadline: 0 }, 9);
-    table.applyChange({ key: 'k', value: '"same"', deadline: 0 }, 10);
-    table.applyChange({ key: 'k', value: null, deadline: 0 }, 7);
+    table.applyChange({
+      key: 'k',
+      value: '"old"',
+      deadline: 0,
+      revision: 9,
+      expired: false,
+    });
+    table.applyChange({
+      key: 'k',
+      value: '"same"',
+      deadline: 0,
+      revision: 10,
+      expired: false,
+    });
+    table.applyChange({
+      key: 'k',
+      value: null,
+      deadline: 0,
+      revision: 7,
+      expired: false,
+    });
     expect(plain(table.entries.get('k'))).toEqual({
       value: '"new"',
       revision: 10,
       deadline: 0,
     });
 
-    table.applyChange({ key: 'k', value: null, deadline: 0 }, 11);
+    table.applyChange({
+      key: 'k',
+      value: null,
+      deadline: 0,
+      revision: 11,
+      expired: false,
+    });
     expect(table.entries.get('k')).toBeUndefined();
   });
 
   it('digests only the entries live at the given time', () => {
     const table = new KvTable(3);
-    table.applyChange({ key: 'a', value: '1', deadline: 0 }, 1);
-    table.applyChange({ key: 'b', value: '2', deadline: 100 }, 2);
+    table.applyChange({
+      key: 'a',
+      value: '1',
+      deadline: 0,
+      revision: 1,
+      expired: false,
+    });
+    table.applyChange({
+      key: 'b',
+      value: '2',
+      deadline: 100,
+      revision: 2,
+      expired: false,
+    });
 
     const both = new Digest();
     both.add('a', '1', 0);
@@ -85,20 +157,32 @@ describe('KvTable', () => {
     const one = new KvTable(0);
     const other = new KvTable(8);
     for (let i = 0; i < 300; i++) {
-      one.applyChange(
-        { key: `k${i}`, value: String(i), deadline: i % 2 ? 0 : 5000 + i },
-        i + 1,
-      );
+      one.applyChange({
+        key: `k${i}`,
+        value: String(i),
+        deadline: i % 2 ? 0 : 5000 + i,
+        revision: i + 1,
+        expired: false,
+      });
     }
     for (let i = 299; i >= 0; i--) {
       // Revisions are not part of the digest.
-      other.applyChange(
-        { key: `k${i}`, value: String(i), deadline: i % 2 ? 0 : 5000 + i },
-        1000 - i,
-      );
+      other.applyChange({
+        key: `k${i}`,
+        value: String(i),
+        deadline: i % 2 ? 0 : 5000 + i,
+        revision: 1000 - i,
+        expired: false,
+      });
     }
     expect(other.digest(0)).toBe(one.digest(0));
-    other.applyChange({ key: 'k7', value: '8', deadline: 0 }, 5000);
+    other.applyChange({
+      key: 'k7',
+      value: '8',
+      deadline: 0,
+      revision: 5000,
+      expired: false,
+    });
     expect(other.digest(0)).not.toBe(one.digest(0));
   });
 

@@ -2,7 +2,7 @@ import { Change } from './change';
 import { Digest } from './digest';
 import { Entry, isLive } from './entry';
 import { DEFAULT_SHARD_BITS, EntryTable } from './entry-table';
-import { Milliseconds, Revision } from './types';
+import { Milliseconds } from './types';
 
 /**
  * Keys and their entries, shared by the primary's authoritative store and every replica.
@@ -22,11 +22,12 @@ export class KvTable {
   }
 
   /**
-   * Applies `change` as revision `revision`, unless the key already holds a write at least as
-   * new. That guard makes replaying changes over a snapshot taken while writes went on correct:
-   * an entry the snapshot caught at a later revision is never taken back to an older one.
+   * Applies `change` at its revision, unless the key already holds a write at least as new.
+   * That guard makes replaying changes over a snapshot taken while writes went on correct: an
+   * entry the snapshot caught at a later revision is never taken back to an older one.
    */
-  applyChange(change: Change, revision: Revision): void {
+  applyChange(change: Change): void {
+    const revision = change.revision;
     const entry = this.entries.get(change.key);
     if (entry !== undefined && entry.revision >= revision) return;
     if (change.value === null) {

@@ -16,19 +16,25 @@ beforeEach(() => {
   now = 1_000_000;
 });
 
-const set = (key: string, value: string, deadline = NO_DEADLINE): Change => ({
+type Draft = Pick<Change, 'key' | 'value' | 'deadline'>;
+const set = (key: string, value: string, deadline = NO_DEADLINE): Draft => ({
   key,
   value,
   deadline,
 });
-const remove = (key: string): Change => ({
+const remove = (key: string): Draft => ({
   key,
   value: null,
   deadline: NO_DEADLINE,
 });
-const batch = (from: number, ...changes: Change[]): ChangeBatch => ({
+/** A batch whose i-th change has revision `from + i`. */
+const batch = (from: number, ...changes: Draft[]): ChangeBatch => ({
   from,
-  changes,
+  changes: changes.map((c, i) => ({
+    ...c,
+    revision: from + i,
+    expired: false,
+  })),
 });
 
 /**
@@ -98,6 +104,27 @@ describe('ReplicaStore', () => {
       expect(replica.revision).toBe(0);
       expect(replica.bootstrapping).toBe(false);
       expect(replica.read('k', now)).toBeUndefined();
+    });
+
+    it("applies a transaction's changes, which share one revision, in one step", () => {
+      const replica = new ReplicaStore(2);
+      replica.applyBatch(batch(1, set('a', '1'), set('gone', '1')));
+      const txn: ChangeBatch = {
+        from: 3,
+        changes: [
+          { ...set('a', '2'), revision: 3, expired: false },
+          { ...remove('gone'), revision: 3, expired: false },
+          { ...set('b', '3'), revision: 3, expired: false },
+          { ...set('c', '4'), revision: 4, expired: false },
+        ],
+      };
+      expect(replica.applyBatch(txn)).toBe(ApplyResult.Applied);
+      expect(replica.revision).toBe(4);
+      expect(plain(replica.read('a', now))?.revision).toBe(3);
+      expect(plain(replica.read('b', now))?.revision).toBe(3);
+      expect(replica.read('gone', now)).toBeUndefined();
+      expect(replica.applyBatch(txn)).toBe(ApplyResult.Duplicate);
+      expect(replica.applyBatch(batch(6, set('x', '1')))).toBe(ApplyResult.Gap);
     });
 
     it('applies batches in order, numbering changes from `from`', () => {

@@ -85,8 +85,8 @@ export class ReplicaStore {
     const end = batchEnd(batch);
     if (end <= this.applied) return ApplyResult.Duplicate;
     if (batch.from > this.applied + 1) return ApplyResult.Gap;
-    for (let revision = this.applied + 1; revision <= end; revision++) {
-      this.table.applyChange(batch.changes[revision - batch.from]!, revision);
+    for (const change of batch.changes) {
+      if (change.revision > this.applied) this.table.applyChange(change);
     }
     this.applied = end;
     return ApplyResult.Applied;
