@@ -1,13 +1,14 @@
 /** Closed-loop load with autocannon: a fixed number of connections, each sending back to back. */
 import autocannon from 'autocannon';
 import type { LoadSummary } from './paced-load';
+import type { BenchRequest } from './servers';
 
 export interface ClosedOptions {
   origin: string;
   connections: number;
   durationSeconds: number;
   /** Builds the next request. */
-  next: () => { method: 'GET' | 'POST' | 'PUT'; path: string; body?: string };
+  next: () => BenchRequest;
 }
 
 /**

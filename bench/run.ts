@@ -1,8 +1,10 @@
 /**
- * `npm run bench`: fanout-kv against a single-process Fastify + Map baseline, in the same run,
- * workload by workload, alternating A B A B. The seed profile also runs against a server that
- * stores nothing, the floor of what the paced generator can measure on this machine. Prints one
- * table and writes it as JSON under bench/results/.
+ * `npm run bench`: fanout-kv against the peer users would run instead (webdis in front of
+ * Redis) and a single-process Fastify + Map baseline, in the same run, workload by workload,
+ * alternating A B C A B C. The seed profile also runs against a server that stores nothing, the
+ * floor of what the paced generator can measure on this machine. Every run also reads the CPU
+ * time of each server's processes from /proc, priced per request. Prints one table and writes
+ * it as JSON under bench/results/.
  *
  * Flags: --duration S (10) --warmup S (2) --connections N (50) --rate R (16667)
  *        --seed-duration S (20) --seed-preload N (1000000) --preload N (100000)
@@ -15,13 +17,16 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closedLoad } from './closed-load';
 import { LoadSummary, pacedLoad } from './paced-load';
+import { cpuMeter } from './proc-cpu';
 import {
+  BenchRequest,
   preload,
   ROOT,
   RunningServer,
   startBaseline,
   startCluster,
   startFloor,
+  startWebdis,
 } from './servers';
 import {
   Quantiles,
@@ -70,45 +75,61 @@ const SEED_POSTS = ['method="POST"', 'route="/:key"'];
 
 const slug = (name: string): string => name.replace(/[^a-z0-9]+/gi, '-');
 
-interface Row {
+/** One run of a workload against one server, with the CPU its processes spent per request. */
+interface Measured {
+  summary: LoadSummary;
+  cpuUs: number;
+}
+
+interface Row extends Measured {
   workload: string;
   server: string;
-  summary: LoadSummary;
+}
+
+/** Runs `load` against `server`, pricing the CPU time of all its processes per request. */
+async function metered(
+  server: RunningServer,
+  load: () => Promise<LoadSummary>,
+): Promise<Measured> {
+  const spent = cpuMeter(server.pids());
+  const summary = await load();
+  const cpuMs = spent().reduce((a, b) => a + b, 0);
+  return { summary, cpuUs: (cpuMs * 1000) / Math.max(1, summary.requests) };
 }
 
 async function closed(
   server: RunningServer,
   workload: string,
   round: number,
-): Promise<LoadSummary> {
+): Promise<Measured> {
   const tag = `${slug(server.name)}-${round}-`;
-  const next =
+  const build: () => BenchRequest =
     workload === 'get'
-      ? () => ({ method: 'GET' as const, path: randomKey() })
+      ? () => ({ method: 'GET', path: randomKey() })
       : workload === 'post'
-        ? () => ({ method: 'POST' as const, path: newKey(tag), body: VALUE })
+        ? () => ({ method: 'POST', path: newKey(tag), body: VALUE })
         : () =>
             Math.random() < 0.9
-              ? { method: 'GET' as const, path: randomKey() }
-              : { method: 'PUT' as const, path: randomKey(), body: VALUE };
+              ? { method: 'GET', path: randomKey() }
+              : { method: 'PUT', path: randomKey(), body: VALUE };
+  const next = () => server.translate(build());
   await closedLoad({
     origin: server.origin,
     connections,
     durationSeconds: warmup,
     next,
   });
-  return closedLoad({
-    origin: server.origin,
-    connections,
-    durationSeconds: duration,
-    next,
-  });
+  return metered(server, () =>
+    closedLoad({
+      origin: server.origin,
+      connections,
+      durationSeconds: duration,
+      next,
+    }),
+  );
 }
 
-async function seed(
-  server: RunningServer,
-  round: number,
-): Promise<LoadSummary> {
+async function seed(server: RunningServer, round: number): Promise<Measured> {
   const tag = `seed-${slug(server.name)}-${round}-`;
   const profile = (durationSeconds: number): Promise<LoadSummary> =>
     pacedLoad({
@@ -116,29 +137,34 @@ async function seed(
       rate,
       durationMs: durationSeconds * 1000,
       connections,
-      request: (i) => ({
-        method: 'POST',
-        path: newKey(tag) + i,
-        body: `{"prop":"/${i % 10000}"}`,
-      }),
+      request: (i) =>
+        server.translate({
+          method: 'POST',
+          path: newKey(tag) + i,
+          body: `{"prop":"/${i % 10000}"}`,
+        }),
     });
   // Warmed up like every other workload: the first round follows the preload's million writes.
   await profile(warmup);
-  return profile(seedDuration);
+  return metered(server, () => profile(seedDuration));
 }
 
-function mean(summaries: LoadSummary[]): LoadSummary {
+function mean(runs: Measured[]): Measured {
+  const summaries = runs.map((r) => r.summary);
   const avg = (f: (s: LoadSummary) => number): number =>
     summaries.reduce((a, s) => a + f(s), 0) / summaries.length;
   return {
-    requests: avg((s) => s.requests),
-    reqPerSec: avg((s) => s.reqPerSec),
-    p50: avg((s) => s.p50),
-    p95: avg((s) => s.p95),
-    p99: avg((s) => s.p99),
-    max: Math.max(...summaries.map((s) => s.max)),
-    errors: summaries.reduce((a, s) => a + s.errors, 0),
-    non2xx: summaries.reduce((a, s) => a + s.non2xx, 0),
+    summary: {
+      requests: avg((s) => s.requests),
+      reqPerSec: avg((s) => s.reqPerSec),
+      p50: avg((s) => s.p50),
+      p95: avg((s) => s.p95),
+      p99: avg((s) => s.p99),
+      max: Math.max(...summaries.map((s) => s.max)),
+      errors: summaries.reduce((a, s) => a + s.errors, 0),
+      non2xx: summaries.reduce((a, s) => a + s.non2xx, 0),
+    },
+    cpuUs: runs.reduce((a, r) => a + r.cpuUs, 0) / runs.length,
   };
 }
 
@@ -149,6 +175,10 @@ async function main(): Promise<void> {
   const cluster = await startCluster(workers);
   const baseline = await startBaseline();
   const servers = [cluster, baseline];
+  const webdis = await startWebdis();
+  if (typeof webdis === 'string')
+    console.log(`webdis + Redis left out of this run: ${webdis}`);
+  else servers.splice(1, 0, webdis);
   if (flags['metrics-cost']) {
     const bare = await startCluster(workers, { KV_HTTP_METRICS: 'off' });
     servers.splice(1, 0, { ...bare, name: 'fanout-kv, metrics off' });
@@ -157,19 +187,18 @@ async function main(): Promise<void> {
   let lag: Quantiles | undefined;
   let serverSide: Quantiles | undefined;
   try {
-    for (const server of servers)
-      await preload(server.origin, 'bench-', keys, VALUE);
+    for (const server of servers) await preload(server, 'bench-', keys, VALUE);
     console.log(`preloaded ${keys} keys into each server`);
     for (const workload of ['get', 'post', 'mix'].filter((w) => only.has(w))) {
-      const results = new Map<RunningServer, LoadSummary[]>(
+      const results = new Map<RunningServer, Measured[]>(
         servers.map((s) => [s, []]),
       );
       for (let round = 0; round < rounds; round++) {
         for (const server of servers) {
-          const summary = await closed(server, workload, round);
-          results.get(server)!.push(summary);
+          const run = await closed(server, workload, round);
+          results.get(server)!.push(run);
           console.log(
-            `  ${workload} round ${round + 1} ${server.name}: ${summary.reqPerSec.toFixed(0)} req/s p99 ${summary.p99.toFixed(2)} ms`,
+            `  ${workload} round ${round + 1} ${server.name}: ${run.summary.reqPerSec.toFixed(0)} req/s p99 ${run.summary.p99.toFixed(2)} ms, ${run.cpuUs.toFixed(1)} µs CPU/req`,
           );
         }
       }
@@ -177,18 +206,18 @@ async function main(): Promise<void> {
         rows.push({
           workload,
           server: server.name,
-          summary: mean(results.get(server)!),
+          ...mean(results.get(server)!),
         });
     }
     if (only.has('seed')) {
       for (const server of servers)
-        await preload(server.origin, 'seed-preload-', seedPreload, VALUE, 128);
+        await preload(server, 'seed-preload-', seedPreload, VALUE, 128);
       console.log(
         `preloaded ${seedPreload} more keys into each server for the seed profile`,
       );
       // After the preload: the floor stores nothing. Stopped with the others below.
       servers.push(await startFloor());
-      const results = new Map<RunningServer, LoadSummary[]>(
+      const results = new Map<RunningServer, Measured[]>(
         servers.map((s) => [s, []]),
       );
       let before: string | undefined;
@@ -197,7 +226,7 @@ async function main(): Promise<void> {
           // From before the cluster's first seed round: the figures cover every round.
           if (server === cluster && before === undefined)
             before = await scrapeMetrics(cluster.origin);
-          const summary = await seed(server, round);
+          const run = await seed(server, round);
           if (server === cluster && before !== undefined) {
             const after = await scrapeMetrics(cluster.origin);
             lag = quantilesBetween(
@@ -209,9 +238,9 @@ async function main(): Promise<void> {
               readHistogram(after, DURATION, SEED_POSTS),
             );
           }
-          results.get(server)!.push(summary);
+          results.get(server)!.push(run);
           console.log(
-            `  seed round ${round + 1} ${server.name}: ${summary.reqPerSec.toFixed(0)} req/s p95 ${summary.p95.toFixed(2)} p99 ${summary.p99.toFixed(2)} ms`,
+            `  seed round ${round + 1} ${server.name}: ${run.summary.reqPerSec.toFixed(0)} req/s p95 ${run.summary.p95.toFixed(2)} p99 ${run.summary.p99.toFixed(2)} ms, ${run.cpuUs.toFixed(1)} µs CPU/req`,
           );
         }
       }
@@ -219,7 +248,7 @@ async function main(): Promise<void> {
         rows.push({
           workload: 'seed (paced)',
           server: server.name,
-          summary: mean(results.get(server)!),
+          ...mean(results.get(server)!),
         });
     }
   } finally {
@@ -272,16 +301,19 @@ function printTable(rows: Row[]): void {
     'max ms',
     'errors',
     'non-2xx',
+    'µs CPU/req',
+    'vs webdis',
     'vs baseline',
   ];
   const lines = rows.map((row) => {
-    const base = rows.find(
-      (r) => r.workload === row.workload && r.server === 'baseline',
-    );
-    const ratio =
-      row.server === 'baseline' || !base
+    const ratio = (peer: string): string => {
+      const base = rows.find(
+        (r) => r.workload === row.workload && r.server === peer,
+      );
+      return row.server === peer || !base
         ? ''
         : `${(row.summary.reqPerSec / base.summary.reqPerSec).toFixed(2)}x`;
+    };
     const s = row.summary;
     return [
       row.workload,
@@ -293,7 +325,9 @@ function printTable(rows: Row[]): void {
       s.max.toFixed(1),
       String(s.errors),
       String(s.non2xx),
-      ratio,
+      row.cpuUs.toFixed(1),
+      ratio('webdis + Redis'),
+      ratio('baseline'),
     ];
   });
   const widths = header.map((h, i) =>

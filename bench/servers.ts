@@ -1,17 +1,30 @@
 /** Starting and stopping the servers a benchmark measures, on free loopback ports. */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import type { PacedRequest } from './paced-load';
+import { withChildren } from './proc-cpu';
 
 export const ROOT = join(__dirname, '..');
+
+/** A request of fanout-kv's API, as the workloads build them. */
+export type BenchRequest = PacedRequest;
 
 export interface RunningServer {
   readonly name: string;
   readonly origin: string;
   readonly child: ChildProcess;
+  /** Every process whose CPU time is this server's. */
+  pids(): number[];
+  /** The request this server takes for `request` (peers with another API translate it). */
+  translate(request: BenchRequest): BenchRequest;
   stop(): Promise<void>;
 }
+
+const asIs = (request: BenchRequest): BenchRequest => request;
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -48,6 +61,8 @@ function wrap(
     name,
     origin,
     child,
+    pids: () => withChildren(child.pid!),
+    translate: asIs,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null)
@@ -123,23 +138,104 @@ async function startScript(name: string, file: string): Promise<RunningServer> {
   return wrap(name, `http://127.0.0.1:${port}`, child);
 }
 
+/**
+ * Starts the peer users would run instead: webdis (HTTP) in front of redis-server, Debian's
+ * packages with their default settings (webdis's two threads), persistence off as fanout-kv's
+ * default is. Resolves to why not when either is missing (`bench/setup-peers.sh` installs
+ * them).
+ *
+ * The workloads' requests map to Redis commands: GET /k -> GET /GET/k, POST /k (create) -> PUT
+ * /SETNX/k, PUT /k -> PUT /SET/k, the value as the body.
+ */
+export async function startWebdis(): Promise<RunningServer | string> {
+  for (const binary of ['redis-server', 'webdis']) {
+    if (spawnSync('sh', ['-c', `command -v ${binary}`]).status !== 0)
+      return `${binary} is not installed (bench/setup-peers.sh installs it)`;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'fanout-kv-webdis-'));
+  const redisPort = await freePort();
+  const redis = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(redisPort),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    { stdio: 'ignore' },
+  );
+  const httpPort = await freePort();
+  const config = join(dir, 'webdis.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      redis_host: '127.0.0.1',
+      redis_port: redisPort,
+      http_host: '127.0.0.1',
+      http_port: httpPort,
+      threads: 2,
+      daemonize: false,
+      database: 0,
+      verbosity: 0,
+      logfile: join(dir, 'webdis.log'),
+    }),
+  );
+  const webdis = spawn('webdis', [config], { stdio: 'ignore' });
+  const origin = `http://127.0.0.1:${httpPort}`;
+  await waitUntil(
+    async () => (await fetch(`${origin}/PING`)).status === 200,
+    20_000,
+    'webdis + Redis',
+  );
+  const stopOne = (child: ChildProcess): Promise<void> =>
+    wrap('', '', child).stop();
+  const command = { GET: 'GET', POST: 'SETNX', PUT: 'SET', DELETE: 'DEL' };
+  return {
+    name: 'webdis + Redis',
+    origin,
+    child: webdis,
+    pids: () => [webdis.pid!, redis.pid!],
+    translate: ({ method, path, body }) => ({
+      method: method === 'GET' ? 'GET' : 'PUT',
+      path: `/${command[method]}${path}`,
+      body,
+    }),
+    stop: async () => {
+      await stopOne(webdis);
+      await stopOne(redis);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** PUTs `count` keys named `${prefix}${i}` with `value`, `concurrency` at a time. */
 export async function preload(
-  origin: string,
+  server: RunningServer,
   prefix: string,
   count: number,
   value: string,
   concurrency = 64,
 ): Promise<void> {
-  const pool = new Pool(origin, { connections: concurrency });
+  const pool = new Pool(server.origin, { connections: concurrency });
   let next = 0;
   const workerLoop = async (): Promise<void> => {
     while (next < count) {
       const i = next++;
-      const response = await pool.request({
+      const { method, path, body } = server.translate({
         method: 'PUT',
         path: `/${prefix}${i}`,
         body: value,
+      });
+      const response = await pool.request({
+        method,
+        path,
+        body,
         headers: { 'content-type': 'application/json' },
       });
       await response.body.dump();
