@@ -40,16 +40,16 @@ export interface LoadSummary {
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
-/** Milliseconds between two releases of requests: the issue's "about 17 per millisecond". */
+/** Milliseconds between two releases of requests; each release sends every request due by then. */
 const TICK_MS = 1;
 
 /**
  * The clock that releases requests, on a thread of its own. `setTimeout(tick, 1)` fires on
  * libuv's millisecond clock, 1 to 2 ms apart and later still when the loop is busy, and every
- * request waits for the next tick, so about 1 ms of each latency was the generator's own (the
- * floor server measured p50 1.10 and p95 1.95 ms through it, against 0.74 and 1.16 ms with
- * this clock, as the README records). This thread sleeps in `Atomics.wait` to each tick's exact time and posts
- * one message per tick, which wakes the generator's loop at once.
+ * request waits for the next tick, so part of each latency was the generator's own (the floor
+ * server's figures before and after are in docs/performance.md). This thread sleeps in
+ * `Atomics.wait` to each tick's exact time and posts one message per tick, which wakes the
+ * generator's loop at once.
  */
 const TICKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');

@@ -43,8 +43,8 @@ async function load(
 ): Promise<LoadResult> {
   const pool = new Pool(origin, { connections });
   // Every connection is opened before the clock starts: node:cluster's primary accepts each one
-  // and hands it to a worker, and 128 first requests waiting on that (up to 250 ms here) say
-  // nothing about a growing store.
+  // and hands it to a worker, and first requests waiting on that say nothing about a growing
+  // store.
   await Promise.all(
     Array.from({ length: connections }, async () => {
       const response = await pool.request({ method: 'GET', path: '/_/health' });

@@ -1,6 +1,6 @@
 /**
  * Helpers shared by the k6 scripts: configuration from `-e NAME=value` / the environment, URLs,
- * headers, and readers for the store's responses (see /work/shared/API.md for the contract).
+ * headers, and readers for the store's responses (see docs/api.md for the contract).
  *
  * k6 runs each VU in its own JavaScript runtime, so module-level state here is per VU.
  */

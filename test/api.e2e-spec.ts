@@ -17,7 +17,7 @@ import {
 } from './support/expectations';
 
 /**
- * The HTTP contract of /work/shared/API.md, end to end against the built cluster
+ * The HTTP contract of docs/api.md, end to end against the built cluster
  * (`node dist/main.js`, two workers). Every request goes out on a fresh connection, so
  * consecutive requests land on different workers (cluster round-robin).
  */

@@ -4,11 +4,11 @@ import { setFlagsFromString } from 'node:v8';
  * How far the old generation may grow past what survived the last full collection before V8
  * starts marking it again, in percent of that survivor size (300: to four times it).
  *
- * Why: the store keeps keys and values off the V8 heap, so each process's live heap stays near
- * 20 MB, and V8's adaptive growth (as little as 1.1x when a collection is cheap) put the next
- * limit only about 20 MB above it. Under the seed profile every process then started marking
- * at 23 MB of a 43 MB limit and ran a full mark-compact, a 2 to 9 ms pause, every 1.5 s. At
- * 300% it runs one every 10 s or so, for a heap that peaks near 100 MB.
+ * Why: the store keeps keys and values off the V8 heap, so each process's live heap stays small,
+ * and V8's adaptive growth (little more than the live size when a collection is cheap) put the
+ * next limit just above it, so under sustained writes every process ran frequent full
+ * mark-compacts, each a pause on its main thread. Growing to four times the live size makes
+ * them several times rarer (the figures are in docs/performance.md).
  */
 export const HEAP_GROWING_PERCENT = 300;
 

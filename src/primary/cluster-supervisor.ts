@@ -67,8 +67,8 @@ export class ClusterSupervisor implements OnApplicationBootstrap {
   private fork(): void {
     const started = performance.now();
     const worker = cluster.fork();
-    // fork() copies this process's page tables, so its cost grows with the store's RSS (about
-    // 50 ms at 1 GB here), and the event loop waits for it.
+    // fork() copies this process's page tables, so its cost grows with the store's RSS, and the
+    // event loop waits for it (docs/performance.md has the figures).
     this.logger.info(
       { worker: worker.process.pid, forkMs: performance.now() - started },
       'worker forked',

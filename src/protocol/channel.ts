@@ -11,9 +11,9 @@ export const CHANNEL_FD = 4;
  *
  * Why not `process.send`: with 'advanced' serialization it builds a V8 serializer per message
  * and a deserializer per message received, each a weakly held native object, and the garbage
- * collector finalizes them in its young-generation pauses. At 10,000 messages a second that made
- * the primary's scavenges take 4 to 6 ms instead of 1 to 2; over a socket a frame costs its bytes
- * and nothing else.
+ * collector finalizes them in its young-generation pauses, which under heavy write traffic made
+ * the primary's scavenges several times longer (see docs/performance.md); over a socket a frame
+ * costs its bytes and nothing else.
  */
 export const WORKER_STDIO = ['inherit', 'inherit', 'inherit', 'ipc', 'pipe'];
 

@@ -4,9 +4,8 @@
  * Ids are handed out in sequence, so a fixed array indexed by `id & mask` holds them: adding
  * and removing one is a store into an array that never moves. A `Map` here, rehashing as it grew
  * and shrank with every burst of writes, made each in-flight request's objects (its reply, its
- * socket's buffers) survive scavenges and reach old space: measured with `--trace-gc-nvp` under
- * the seed profile, 2 MB promoted per scavenge whatever the semi-space size, against 0.3 MB
- * with this array.
+ * socket's buffers) survive scavenges and reach old space, where only a full collection frees
+ * them (the measurements are in docs/performance.md).
  */
 export class PendingWrites<T> {
   private readonly slots: (T | undefined)[];

@@ -11,9 +11,8 @@ import { checkKey, noneMatchHits, parseConsistency } from './request-parsing';
 /**
  * Values up to this many bytes are sent as strings. Node's HTTP writes a string body in one
  * write with the head; bytes Fastify first wraps in a Buffer, and Node sends them as a second
- * chunk through `writev`. That cost more than decoding a short value: three A/B runs of the
- * closed GET workload (16-byte values, two clusters, three rounds each) gave +3.6%, +2.0% and
- * +5.8% GET/s, ahead in every round. Longer values go as bytes, not decoded and encoded again.
+ * chunk through `writev`, which costs more than decoding a short value (the A/B runs are in
+ * docs/performance.md). Longer values go as bytes, not decoded and encoded again.
  */
 const DECODED_VALUE_BYTES = 1024;
 
@@ -23,10 +22,9 @@ const DECODED_VALUE_BYTES = 1024;
  *
  * Registered on Fastify itself rather than through a Nest controller, like the writes. Nest runs
  * a handler inside a chain of promises (pipes, interceptors, the response handler) whatever it
- * does, and on the hottest route that chain cost 10 to 20% of the throughput: `npm run bench
- * -- --only get`, three A/B runs on the 2-vCPU development VM, 48,000 GET/s through Nest each
- * time against 53,000 to 60,000 registered here. Errors thrown here still reach Nest's
- * exception filter: Nest installs it as Fastify's error handler.
+ * does, and on the hottest route that chain was a measurable share of the throughput (see
+ * docs/performance.md). Errors thrown here still reach Nest's exception filter: Nest installs it
+ * as Fastify's error handler.
  */
 @Injectable()
 export class ReadRoute {
