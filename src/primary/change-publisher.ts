@@ -105,13 +105,15 @@ export class ChangePublisher implements OnModuleDestroy {
     }
     const batch = this.store.takeBatch();
     let batchBytes: Buffer | undefined;
+    // A strong write waits on every replica: then none of them is a bystander.
+    const ack = this.waiters.length > 0;
     if (batch !== undefined) {
       log?.append(encodeBatchFrame(batch));
       batchBytes = encodeMessage({
         type: MessageType.Batch,
         from: batch.from,
         publishedAt: performance.timeOrigin + performance.now(),
-        ack: this.waiters.length > 0,
+        ack,
         changes: batch.changes,
       });
       this.published.push({ end: batchEnd(batch), at: performance.now() });
@@ -121,22 +123,40 @@ export class ChangePublisher implements OnModuleDestroy {
     if (batchBytes === undefined && this.replies.size === 0) return;
     const replies = this.replies;
     this.replies = new Map();
-    if (log === undefined) this.send(batch, batchBytes, replies, started);
-    else log.afterDurable(() => this.send(batch, batchBytes, replies, started));
+    if (log === undefined) this.send(batch, batchBytes, ack, replies, started);
+    else
+      log.afterDurable(() =>
+        this.send(batch, batchBytes, ack, replies, started),
+      );
   }
 
+  /**
+   * Sends the batch and each worker's answers. A worker with no answer in it is a bystander:
+   * unless a strong write waits, its batch is held back to leave with later ones.
+   */
   private send(
     batch: ChangeBatch | undefined,
     batchBytes: Buffer | undefined,
+    ack: boolean,
     replies: Map<ReplicaLink, WriteResult[]>,
     started: number,
   ): void {
     for (const link of this.replicas.all()) {
       const results = replies.get(link);
-      const resultBytes =
-        results && encodeMessage({ type: MessageType.WriteResults, results });
-      const parts = [batchBytes, resultBytes].filter((p) => p !== undefined);
-      if (parts.length > 0) this.replicas.send(link, parts);
+      if (results === undefined) {
+        if (batchBytes === undefined) continue;
+        if (ack) this.replicas.send(link, batchBytes);
+        else this.replicas.defer(link, batchBytes);
+        continue;
+      }
+      const resultBytes = encodeMessage({
+        type: MessageType.WriteResults,
+        results,
+      });
+      this.replicas.send(
+        link,
+        batchBytes === undefined ? resultBytes : [batchBytes, resultBytes],
+      );
     }
     if (batch !== undefined) {
       this.recycleLaggards();

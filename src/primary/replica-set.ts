@@ -19,7 +19,16 @@ export interface ReplicaLink {
   live: boolean;
   /** The last revision the worker reported applied. */
   applied: Revision;
+  /** Encoded batches held back for the next frame (see {@link ReplicaSet.defer}). */
+  deferred: Uint8Array[];
+  /** Bytes of {@link deferred}. */
+  deferredBytes: number;
 }
+
+/** Held-back batches leave at most this long after the first of them. */
+const DEFER_MS = 1;
+/** Held-back batches leave at once when a worker has this many bytes of them. */
+const DEFER_MAX_BYTES = 64 * 1024;
 
 /**
  * Every forked worker, and the one way to send to them: what a channel has not yet written is
@@ -29,6 +38,7 @@ export interface ReplicaLink {
 @Injectable()
 export class ReplicaSet {
   private readonly links = new Map<number, ReplicaLink>();
+  private deferTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: Config,
@@ -60,6 +70,8 @@ export class ReplicaSet {
       forkedAt: performance.now(),
       live: false,
       applied: 0,
+      deferred: [],
+      deferredBytes: 0,
     };
     this.links.set(worker.id, link);
     return link;
@@ -84,18 +96,43 @@ export class ReplicaSet {
   }
 
   /**
-   * Sends one frame of `parts` (encoded messages) to one worker. `onWritten` runs once the
-   * channel has written it (or failed to, when the worker is gone): pace bulk transfers on it.
+   * Holds back `batch` (an encoded message) for a worker that answers nothing in it: it leaves
+   * with the next frame sent to that worker, or within {@link DEFER_MS}, or once
+   * {@link DEFER_MAX_BYTES} wait. A bystander then wakes once for many batches, not once per
+   * batch; every frame carries what was held back first, so the order of messages is kept.
+   */
+  defer(link: ReplicaLink, batch: Uint8Array): void {
+    link.deferred.push(batch);
+    link.deferredBytes += batch.length;
+    if (link.deferredBytes >= DEFER_MAX_BYTES) this.send(link, []);
+    else
+      this.deferTimer ??= setTimeout(() => {
+        this.deferTimer = undefined;
+        for (const held of this.links.values())
+          if (held.deferred.length > 0) this.send(held, []);
+      }, DEFER_MS);
+  }
+
+  /**
+   * Sends one frame of `parts` (encoded messages), after any batches held back by
+   * {@link defer}, to one worker. `onWritten` runs once the channel has written it (or failed
+   * to, when the worker is gone): pace bulk transfers on it.
    */
   send(
     link: ReplicaLink,
     parts: Uint8Array | readonly Uint8Array[],
     onWritten?: () => void,
   ): void {
+    let frame = parts;
+    if (link.deferred.length > 0) {
+      frame = link.deferred.concat(parts);
+      link.deferred = [];
+      link.deferredBytes = 0;
+    }
     // What was still unwritten before this frame is the worker's backlog: one large frame
     // (a 1 MiB value, a snapshot chunk) is not a sign of a stalled reader.
     const backlog = link.channel.backlogBytes;
-    link.channel.send(parts, onWritten);
+    link.channel.send(frame, onWritten);
     if (link.live && backlog > this.config.maxReplicaBacklogBytes) {
       this.recycle(
         link,
