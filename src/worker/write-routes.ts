@@ -68,7 +68,7 @@ export class WriteRoutes {
     if (keyError !== undefined) return sendError(reply, keyError);
     const consistency = parseConsistency(request.query);
     if (consistency instanceof HttpError) return sendError(reply, consistency);
-    const ttl = this.ttlOf(op, rawTtl, request.query);
+    const ttl = ttlOf(op, rawTtl, request.query);
     if (ttl instanceof HttpError) return sendError(reply, ttl);
     let value = '';
     if (op !== WriteOp.Delete) {
@@ -118,21 +118,6 @@ export class WriteRoutes {
     });
   }
 
-  /**
-   * The TTL of a write: from the `:ttl` segment or from `?ttl=` (POST and PUT), never both;
-   * 0 for none. A DELETE has no TTL, and ignores `?ttl=` as it ignores any unknown parameter.
-   */
-  private ttlOf(
-    op: WriteOp,
-    segment: string | undefined,
-    query: unknown,
-  ): number | HttpError {
-    if (op === WriteOp.Delete) return 0;
-    const fromQuery = parseQueryTtl(query);
-    if (segment === undefined) return fromQuery ?? 0;
-    return fromQuery === undefined ? parseTtl(segment) : Errors.duplicateTtl;
-  }
-
   private forward(
     reply: FastifyReply,
     request: Omit<WriteRequest, 'id'>,
@@ -161,12 +146,28 @@ function refuseBody(
   payload: RequestPayload,
   done: (error: Error | null, payload?: RequestPayload) => void,
 ): void {
-  const { key } = request.params as KeyParams;
-  // `PATCH /` is no route: the handler answers 404 whatever the body.
-  if (key !== '' && hasBody(request.headers))
-    return sendError(reply, Errors.unexpectedBody);
-  if (!hasBody(request.headers)) delete request.raw.headers['content-type'];
-  done(null, payload);
+  if (!hasBody(request.headers)) {
+    delete request.raw.headers['content-type'];
+    return done(null, payload);
+  }
+  // `PATCH /` is no route: its handler answers 404 whatever the body.
+  if ((request.params as KeyParams).key === '') return done(null, payload);
+  sendError(reply, Errors.unexpectedBody);
+}
+
+/**
+ * The TTL of a write: from the `:ttl` segment or from `?ttl=` (POST and PUT), never both;
+ * 0 for none. A DELETE has no TTL, and ignores `?ttl=` as it ignores any unknown parameter.
+ */
+function ttlOf(
+  op: WriteOp,
+  segment: string | undefined,
+  query: unknown,
+): number | HttpError {
+  if (op === WriteOp.Delete) return 0;
+  const fromQuery = parseQueryTtl(query);
+  if (segment === undefined) return fromQuery ?? 0;
+  return fromQuery === undefined ? parseTtl(segment) : Errors.duplicateTtl;
 }
 
 function answerWrite(
