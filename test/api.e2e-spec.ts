@@ -547,7 +547,7 @@ describe('API contract on a default cluster', () => {
       ['GET', '/some-key/1000'],
       ['DELETE', '/some-key/1000'],
       ['POST', '/a/b/c'],
-      ['PATCH', '/some-key'],
+      ['PATCH', '/some-key/1000'],
       ['POST', '/'],
       ['POST', '/some-key/'],
       ['PUT', '/some-key/'],

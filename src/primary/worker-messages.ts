@@ -10,7 +10,7 @@ import {
   WorkerMessage,
   WriteRequest,
 } from '../protocol';
-import { AuthoritativeStore, WriteStatus } from '../store';
+import { AuthoritativeStore, NO_DEADLINE, WriteStatus } from '../store';
 import { ChangePublisher } from './change-publisher';
 import { ClusterQueries } from './cluster-queries';
 import { PrimaryMetrics } from './primary-metrics';
@@ -77,6 +77,7 @@ export class WorkerMessages {
             id: message.id,
             value: entry?.value ?? null,
             revision: entry?.revision ?? 0,
+            deadline: entry?.deadline ?? NO_DEADLINE,
           }),
         );
         return;

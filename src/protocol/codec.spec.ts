@@ -60,6 +60,31 @@ describe('protocol codec', () => {
       expect(hex(bytes)).toBe('94150201c402ff00');
     });
 
+    it("answers a strong read with id, value, revision and the entry's deadline", () => {
+      const bytes = encodeMessage({
+        type: MessageType.ReadResult,
+        id: 3,
+        value: '1',
+        revision: 9,
+        deadline: 1_795_000_000_123,
+      });
+      // fixarray 5: 25, 3, "1", 9, then the deadline: msgpackr writes an integer above 2^32 as
+      // a float64 (0xcb), exact up to 2^53.
+      expect(hex(bytes)).toBe('951903a13109' + 'cb427a1ee565e7b000');
+      // No deadline: 0, one byte.
+      expect(
+        hex(
+          encodeMessage({
+            type: MessageType.ReadResult,
+            id: 3,
+            value: null,
+            revision: 0,
+            deadline: 0,
+          }),
+        ),
+      ).toBe('951903c00000');
+    });
+
     it('carries keys and values as exact UTF-8 strings, whatever they hold', () => {
       const key = '\u0000../__proto__/😀';
       const value = '{"__proto__": {"x": 1}, "s": "\\u0000"}';
@@ -140,7 +165,20 @@ describe('protocol codec', () => {
           { id: 2, status: ReplyStatus.Unconfirmed, revision: 6 },
         ],
       },
-      { type: MessageType.ReadResult, id: 4, value: null, revision: 0 },
+      {
+        type: MessageType.ReadResult,
+        id: 4,
+        value: null,
+        revision: 0,
+        deadline: 0,
+      },
+      {
+        type: MessageType.ReadResult,
+        id: 5,
+        value: '{"a":1}',
+        revision: 2 ** 40,
+        deadline: 1_795_000_000_123,
+      },
       { type: MessageType.QueryResult, id: 5, body: 'text' },
       { type: MessageType.Probe, id: 6, kind: 'metrics' },
       { type: MessageType.Shutdown },

@@ -120,7 +120,13 @@ function toWire(message: Message): unknown[] {
       return wire;
     }
     case MessageType.ReadResult:
-      return [message.type, message.id, message.value, message.revision];
+      return [
+        message.type,
+        message.id,
+        message.value,
+        message.revision,
+        message.deadline,
+      ];
   }
 }
 
@@ -165,6 +171,7 @@ function fromWire(wire: unknown[]): Message {
         id: wire[1] as number,
         value: wire[2] as string | null,
         revision: wire[3] as number,
+        deadline: wire[4] as number,
       };
     default:
       throw new ProtocolError(`unknown message type ${type}`);

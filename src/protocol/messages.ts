@@ -150,7 +150,10 @@ export interface ReadResult {
   readonly type: typeof MessageType.ReadResult;
   readonly id: number;
   readonly value: string | null;
+  /** The entry's revision; 0 when absent. */
   readonly revision: Revision;
+  /** The entry's deadline in ms since the epoch; NO_DEADLINE (0) when it has none or is absent. */
+  readonly deadline: Milliseconds;
 }
 /** Primary -> worker: the answer to a {@link Query}. */
 export interface QueryResult {

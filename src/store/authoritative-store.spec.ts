@@ -3,7 +3,7 @@ import {
   AuthoritativeStoreOptions,
 } from './authoritative-store';
 import { batchEnd, Change, ChangeBatch } from './change';
-import { plain } from './entry.spec-support';
+import { MULTI, MULTI_BYTES, plain } from './entry.spec-support';
 import { ExpiryQueue } from './expiry-queue';
 import { MAX_TTL, NO_DEADLINE } from './types';
 import {
@@ -71,6 +71,17 @@ const del = (key: string, conditions: Conditions = {}): WriteCommand => ({
   key,
   value: '',
   ttl: 0,
+  ...conditions,
+});
+const touch = (
+  key: string,
+  ttl: number,
+  conditions: Conditions = {},
+): WriteCommand => ({
+  op: WriteOp.Touch,
+  key,
+  value: '',
+  ttl,
   ...conditions,
 });
 
@@ -764,6 +775,152 @@ describe('AuthoritativeStore', () => {
     });
   });
 
+  describe('touch (a new deadline, the value untouched)', () => {
+    it('gives a live key a new deadline at a new revision, queued as a put of the same value', () => {
+      const store = newStore();
+      store.execute(put('k', '{"a": 1}', 100));
+      store.takeBatch();
+      now += 30;
+      expect(store.execute(touch('k', 500))).toEqual(ok(2));
+      expect(plain(store.get('k'))).toEqual({
+        value: '{"a": 1}',
+        revision: 2,
+        deadline: 1_000_530,
+      });
+      expect(takenChanges(store)).toEqual([
+        at(setChange('k', '{"a": 1}', 1_000_530), 2),
+      ]);
+      now = 1_000_200; // past the old deadline: the old heap pair is stale
+      expect(store.reapExpired()).toBe(0);
+      expect(store.get('k')?.value).toBe('{"a": 1}');
+      now = 1_000_530;
+      expect(store.get('k')).toBeUndefined();
+      expect(store.reapExpired()).toBe(1);
+      expect(takenChanges(store)).toEqual([at(deleteChange('k'), 3, true)]);
+      expect(store.reapExpired()).toBe(0);
+    });
+
+    it('with ttl 0 removes the deadline: the key is never reaped', () => {
+      const store = newStore();
+      store.execute(put('k', '1', 100));
+      expect(store.execute(touch('k', 0))).toEqual(ok(2));
+      expect(changesOf(store).at(-1)).toEqual(setChange('k', '1'));
+      now += 1_000_000;
+      expect(store.reapExpired()).toBe(0);
+      expect(plain(store.get('k'))).toEqual({
+        value: '1',
+        revision: 2,
+        deadline: NO_DEADLINE,
+      });
+      expect(store.revision).toBe(2);
+    });
+
+    it('gives a key without a deadline one, and can move a deadline earlier', () => {
+      const store = newStore();
+      store.execute(put('forever', '1'));
+      store.execute(put('late', '2', 1000));
+      expect(store.execute(touch('forever', 20))).toEqual(ok(3));
+      expect(store.execute(touch('late', 10))).toEqual(ok(4));
+      store.takeBatch();
+      now += 10;
+      expect(store.reapExpired()).toBe(1);
+      now += 10;
+      expect(store.reapExpired()).toBe(1);
+      expect(changesOf(store)).toEqual([
+        deleteChange('late'),
+        deleteChange('forever'),
+      ]);
+      now += 1000; // the pair of the old deadline of "late" is stale
+      expect(store.reapExpired()).toBe(0);
+      expect(store.revision).toBe(6);
+    });
+
+    it('keeps the value byte for byte, multi-byte text and restored bytes alike', () => {
+      const store = newStore();
+      store.loadEntry('restored', MULTI_BYTES.slice(), 1, NO_DEADLINE);
+      store.restored(1);
+      store.execute(put('sent', MULTI));
+      expect(store.execute(touch('restored', 50))).toEqual(ok(3));
+      expect(store.execute(touch('sent', 50))).toEqual(ok(4));
+      for (const key of ['restored', 'sent']) {
+        expect(store.get(key)?.bytes).toEqual(MULTI_BYTES);
+        expect(store.get(key)?.value).toBe(MULTI);
+      }
+      expect(changesOf(store).map((change) => change.value)).toEqual([
+        MULTI,
+        MULTI,
+        MULTI,
+      ]);
+    });
+
+    it('is NotFound for an absent key and for an expired one not yet reaped', () => {
+      const store = newStore();
+      expectRejected(store, touch('never', 100), WriteStatus.NotFound);
+      store.execute(put('brief', '1', 10));
+      store.execute(del('brief'));
+      expectRejected(store, touch('brief', 100), WriteStatus.NotFound);
+      store.execute(put('expired', '1', 10));
+      now += 10;
+      expectRejected(store, touch('expired', 100), WriteStatus.NotFound);
+      expectRejected(store, touch('expired', 0), WriteStatus.NotFound);
+      expect(store.reapExpired()).toBe(1);
+    });
+
+    it('applies If-Match as a put does', () => {
+      const store = newStore();
+      store.execute(put('k', '1'));
+      expectRejected(
+        store,
+        touch('k', 100, { ifMatch: [7] }),
+        WriteStatus.PreconditionFailed,
+      );
+      expectRejected(
+        store,
+        touch('absent', 100, { ifMatch: '*' }),
+        WriteStatus.PreconditionFailed,
+      );
+      expect(store.execute(touch('k', 100, { ifMatch: [1] }))).toEqual(ok(2));
+      expect(store.execute(touch('k', 100, { ifMatch: '*' }))).toEqual(ok(3));
+      expectRejected(
+        store,
+        touch('k', 100, { ifMatch: [2] }),
+        WriteStatus.PreconditionFailed,
+      );
+    });
+
+    it('is allowed at the maxKeys limit: it adds no key', () => {
+      const store = newStore({ maxKeys: 1 });
+      store.execute(put('k', '1'));
+      expect(store.execute(touch('k', 100))).toEqual(ok(2));
+      expect(store.liveCount()).toBe(1);
+    });
+
+    it('keeps the heap bounded while deadlines are touched on and off', () => {
+      const store = newStore();
+      const heap = (store as unknown as { expiry: ExpiryQueue }).expiry;
+      const keys = ['a', 'b', 'c'];
+      for (const key of keys) store.execute(put(key, key));
+      let maxHeap = 0;
+      for (let round = 0; round < 2000; round++) {
+        for (const key of keys)
+          store.execute(touch(key, round % 3 === 0 ? 0 : 1000 + round));
+        maxHeap = Math.max(maxHeap, heap.size);
+      }
+      expect(maxHeap).toBeLessThanOrEqual(2 * keys.length + 1024);
+      store.takeBatch();
+      now += 2999; // the last round (1999) set 1000 + 1999 = 2999
+      expect(store.reapExpired()).toBe(3);
+      expect(
+        changesOf(store)
+          .map((change) => change.key)
+          .sort(),
+      ).toEqual(keys);
+      expect(store.liveCount()).toBe(0);
+      now += 1_000_000;
+      expect(store.reapExpired()).toBe(0);
+    });
+  });
+
   describe('maxKeys', () => {
     it('refuses a new key with Full at the limit, and the store is unchanged', () => {
       const store = newStore({ maxKeys: 3 });
@@ -1030,6 +1187,7 @@ describe('AuthoritativeStore', () => {
         [...model.values()].filter((entry) => live(entry)).length;
       let revision = 0;
       const seen = new Map<WriteStatus, number>();
+      let touched = 0;
 
       /** Checks `changes` are expiry deletes of expired model keys and drops those keys. */
       const takeExpiryDeletes = (changes: readonly Change[], all = true) => {
@@ -1069,11 +1227,13 @@ describe('AuthoritativeStore', () => {
         const current = live(model.get(key));
         const roll = random();
         const op =
-          roll < 0.25
+          roll < 0.2
             ? WriteOp.Create
-            : roll < 0.75
+            : roll < 0.6
               ? WriteOp.Put
-              : WriteOp.Delete;
+              : roll < 0.8
+                ? WriteOp.Delete
+                : WriteOp.Touch;
         const ttl = random() < 0.5 ? 0 : 1 + pick(40);
         const conditions: Conditions = {};
         const c = random();
@@ -1103,12 +1263,16 @@ describe('AuthoritativeStore', () => {
           holds(conditions.ifNoneMatch)
         ) {
           expected = WriteStatus.PreconditionFailed;
-        } else if (op === WriteOp.Delete && current === undefined) {
+        } else if (
+          (op === WriteOp.Delete || op === WriteOp.Touch) &&
+          current === undefined
+        ) {
           expected = WriteStatus.NotFound;
         } else if (op === WriteOp.Create && current !== undefined) {
           expected = WriteStatus.Exists;
         } else if (
           op !== WriteOp.Delete &&
+          op !== WriteOp.Touch &&
           current === undefined &&
           maxKeys !== undefined &&
           liveCount() >= maxKeys
@@ -1129,9 +1293,12 @@ describe('AuthoritativeStore', () => {
             same(last, at(deleteChange(key), revision));
             model.delete(key);
           } else {
+            // A touch keeps the value it found; its command's value is ignored.
+            if (op === WriteOp.Touch) touched++;
+            const value = op === WriteOp.Touch ? current!.value : command.value;
             const deadline = ttl > 0 ? now + ttl : NO_DEADLINE;
-            same(last, at(setChange(key, command.value, deadline), revision));
-            model.set(key, { value: command.value, revision, deadline });
+            same(last, at(setChange(key, value, deadline), revision));
+            model.set(key, { value, revision, deadline });
           }
         } else {
           same(outcome.revision, 0);
@@ -1158,6 +1325,7 @@ describe('AuthoritativeStore', () => {
       if (maxKeys !== undefined)
         expect(seen.get(WriteStatus.Full)).toBeGreaterThan(10);
       expect(revision).toBeGreaterThan(1000);
+      expect(touched).toBeGreaterThan(100);
     });
   });
 });

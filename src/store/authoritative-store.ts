@@ -102,6 +102,17 @@ export class AuthoritativeStore {
           status: WriteStatus.Ok,
           revision: this.remove(command.key, current),
         };
+      case WriteOp.Touch:
+        if (current === undefined) return REJECTED(WriteStatus.NotFound);
+        return {
+          status: WriteStatus.Ok,
+          revision: this.set(
+            command.key,
+            current.value,
+            deadlineOf(command, now),
+            current.bytes,
+          ),
+        };
       case WriteOp.Create:
         if (current !== undefined) return REJECTED(WriteStatus.Exists);
         break;
@@ -110,10 +121,9 @@ export class AuthoritativeStore {
     }
     if (current === undefined && this.isFullFor(command.key))
       return REJECTED(WriteStatus.Full);
-    const deadline = command.ttl > 0 ? now + command.ttl : NO_DEADLINE;
     return {
       status: WriteStatus.Ok,
-      revision: this.set(command.key, command.value, deadline),
+      revision: this.set(command.key, command.value, deadlineOf(command, now)),
     };
   }
 
@@ -209,7 +219,17 @@ export class AuthoritativeStore {
     return size >= this.maxKeys;
   }
 
-  private set(key: string, value: string, deadline: Milliseconds): Revision {
+  /**
+   * Stores `value` under `key` at a new revision and queues the change. `stored` is what the
+   * table copies: the text itself, or, for a touch, the entry's own bytes, so the value is kept
+   * byte for byte rather than encoded again.
+   */
+  private set(
+    key: string,
+    value: string,
+    deadline: Milliseconds,
+    stored: string | Uint8Array = value,
+  ): Revision {
     const revision = ++this.currentRevision;
     const entry = this.table.entries.get(key);
     const before = entry === undefined ? NO_DEADLINE : entry.deadline;
@@ -217,7 +237,7 @@ export class AuthoritativeStore {
       this.keysWithDeadline++;
     if (before !== NO_DEADLINE && deadline === NO_DEADLINE)
       this.keysWithDeadline--;
-    this.table.entries.set(key, value, revision, deadline);
+    this.table.entries.set(key, stored, revision, deadline);
     if (deadline !== NO_DEADLINE) this.queueDeadline(deadline, key);
     this.pending.push({ key, value, deadline, revision, expired: false });
     return revision;
@@ -243,6 +263,11 @@ export class AuthoritativeStore {
       this.expiry.compact((d, k) => this.table.entries.get(k)?.deadline === d);
     }
   }
+}
+
+/** The deadline a write asks for, as of `now`: {@link NO_DEADLINE} when its ttl is 0. */
+function deadlineOf(command: WriteCommand, now: Milliseconds): Milliseconds {
+  return command.ttl > 0 ? now + command.ttl : NO_DEADLINE;
 }
 
 function matches(condition: Precondition, current: Entry | undefined): boolean {

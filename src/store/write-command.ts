@@ -8,6 +8,11 @@ export const WriteOp = {
   Put: 1,
   /** DELETE. */
   Delete: 2,
+  /**
+   * PATCH `?ttl=`: gives a live key a new deadline (or none) at a new revision, its value bytes
+   * unchanged; the key must be present.
+   */
+  Touch: 3,
 } as const;
 export type WriteOp = (typeof WriteOp)[keyof typeof WriteOp];
 
@@ -21,9 +26,12 @@ export type Precondition = '*' | readonly Revision[];
 export interface WriteCommand {
   readonly op: WriteOp;
   readonly key: string;
-  /** The JSON text to store; ignored for deletes. */
+  /** The JSON text to store; ignored for deletes and touches. */
   readonly value: string;
-  /** Time-to-live in ms from when the primary applies the write; 0 for none. */
+  /**
+   * Time-to-live in ms from when the primary applies the write; 0 for none (for a touch: the
+   * deadline is removed).
+   */
   readonly ttl: Milliseconds;
   readonly ifMatch?: Precondition;
   readonly ifNoneMatch?: Precondition;
@@ -33,7 +41,7 @@ export interface WriteCommand {
 export const WriteStatus = {
   /** Applied; the outcome carries its revision. */
   Ok: 0,
-  /** Delete of an absent key. */
+  /** Delete or touch of an absent key. */
   NotFound: 1,
   /** Create of a present key. */
   Exists: 2,

@@ -35,6 +35,28 @@ export const Errors = {
     'invalid_ttl',
     'the TTL must be decimal digits: an integer from 1 to 315360000000 milliseconds',
   ),
+  invalidPatchTtl: new HttpError(
+    400,
+    'invalid_ttl',
+    'a PATCH takes ?ttl= as decimal digits (an integer from 1 to 315360000000 milliseconds) or "none"',
+  ),
+  duplicateTtl: new HttpError(
+    400,
+    'duplicate_ttl',
+    'give the TTL either as a path segment or as ?ttl=, not both',
+  ),
+  missingTtl: new HttpError(
+    400,
+    'missing_ttl',
+    'a PATCH needs ?ttl=<milliseconds> or ?ttl=none: it changes only the deadline',
+  ),
+  // The body is not read: the connection closes after the answer rather than wait for it.
+  unexpectedBody: new HttpError(
+    400,
+    'unexpected_body',
+    'a PATCH takes no body: it changes only the deadline, never the value',
+    { connection: 'close' },
+  ),
   invalidConsistency: new HttpError(
     400,
     'invalid_consistency',

@@ -15,7 +15,7 @@ import {
   ReplyStatus,
   WriteRequest,
 } from '../protocol';
-import type { Revision, WriteStatus } from '../store';
+import type { Milliseconds, Revision, WriteStatus } from '../store';
 import { PendingWrites } from './pending-writes';
 
 /** Called with the primary's answer to a forwarded write. */
@@ -23,8 +23,15 @@ export type WriteCallback = (
   status: WriteStatus | ReplyStatus,
   revision: Revision,
 ) => void;
-/** Called with the primary's answer to a strong read: null when the key is absent. */
-export type ReadCallback = (value: string | null, revision: Revision) => void;
+/**
+ * Called with the primary's answer to a strong read: `value` null when the key is absent;
+ * `deadline` in ms since the epoch, NO_DEADLINE (0) for none.
+ */
+export type ReadCallback = (
+  value: string | null,
+  revision: Revision,
+  deadline: Milliseconds,
+) => void;
 
 type Handler<T> = (message: T) => void;
 
@@ -170,7 +177,7 @@ export class PrimaryLink {
       case MessageType.ReadResult: {
         const done = this.reads.get(message.id);
         this.reads.delete(message.id);
-        done?.(message.value, message.revision);
+        done?.(message.value, message.revision, message.deadline);
         return;
       }
       case MessageType.QueryResult: {

@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Config } from '../config/config';
 import { CONFIG } from '../config/config.module';
+import { Milliseconds, NO_DEADLINE } from '../store';
 import { Errors, HttpError } from './http-errors';
 import { sendError, sendJson } from './http-reply';
 import { PrimaryLink } from './primary-link';
@@ -18,7 +19,8 @@ const DECODED_VALUE_BYTES = 1024;
 
 /**
  * `GET /:key` (and the HEAD Fastify derives from it): served from this worker's replica, or
- * from the primary for `consistency=strong`.
+ * from the primary for `consistency=strong`, with the ETag and, for a key with a deadline,
+ * `X-Expires-At` (ms since the epoch).
  *
  * Registered on Fastify itself rather than through a Nest controller, like the writes. Nest runs
  * a handler inside a chain of promises (pipes, interceptors, the response handler) whatever it
@@ -48,10 +50,10 @@ export class ReadRoute {
     const consistency = parseConsistency(request.query);
     if (consistency instanceof HttpError) return sendError(reply, consistency);
     if (consistency === 'strong') {
-      this.primary.strongRead(key, (value, revision) =>
+      this.primary.strongRead(key, (value, revision, deadline) =>
         value === null
           ? sendError(reply, Errors.keyNotFound)
-          : sendValue(request, reply, value, revision),
+          : sendValue(request, reply, value, revision, deadline),
       );
       return;
     }
@@ -62,6 +64,7 @@ export class ReadRoute {
       reply,
       entry.byteLength <= DECODED_VALUE_BYTES ? entry.value : entry.bytes,
       entry.revision,
+      entry.deadline,
     );
   }
 }
@@ -71,8 +74,10 @@ function sendValue(
   reply: FastifyReply,
   value: string | Uint8Array,
   revision: number,
+  deadline: Milliseconds,
 ): void {
   reply.header('etag', `"${revision}"`);
+  if (deadline !== NO_DEADLINE) reply.header('x-expires-at', String(deadline));
   if (noneMatchHits(request.headers['if-none-match'], revision)) {
     reply.code(304).send();
     return;

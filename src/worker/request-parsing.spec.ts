@@ -1,9 +1,12 @@
 import { Errors } from './http-errors';
 import {
   checkKey,
+  hasBody,
   noneMatchHits,
   parseConsistency,
+  parsePatchTtl,
   parsePrecondition,
+  parseQueryTtl,
   parseTtl,
 } from './request-parsing';
 
@@ -72,6 +75,46 @@ describe('request parsing', () => {
       ['9999999999999'],
     ])('refuses %j', (raw) => {
       expect(parseTtl(raw)).toBe(Errors.invalidTtl);
+    });
+  });
+
+  describe('parseQueryTtl', () => {
+    it('is undefined when absent and reads a value as a :ttl segment', () => {
+      expect(parseQueryTtl(undefined)).toBeUndefined();
+      expect(parseQueryTtl({ consistency: 'strong' })).toBeUndefined();
+      expect(parseQueryTtl({ ttl: '60000' })).toBe(60_000);
+      expect(parseQueryTtl({ ttl: '315360000000' })).toBe(315_360_000_000);
+    });
+    it.each([[''], ['0'], ['none'], ['1.5'], ['315360000001'], [['5', '5']]])(
+      'refuses %j',
+      (ttl) => {
+        expect(parseQueryTtl({ ttl })).toBe(Errors.invalidTtl);
+      },
+    );
+  });
+
+  describe('parsePatchTtl', () => {
+    it('reads a TTL, or none as 0, and needs one', () => {
+      expect(parsePatchTtl({ ttl: '1' })).toBe(1);
+      expect(parsePatchTtl({ ttl: '315360000000' })).toBe(315_360_000_000);
+      expect(parsePatchTtl({ ttl: 'none' })).toBe(0);
+      expect(parsePatchTtl({})).toBe(Errors.missingTtl);
+      expect(parsePatchTtl(undefined)).toBe(Errors.missingTtl);
+    });
+    it.each([[''], ['0'], ['NONE'], ['-1'], ['315360000001'], [['1', 'none']]])(
+      'refuses %j',
+      (ttl) => {
+        expect(parsePatchTtl({ ttl })).toBe(Errors.invalidPatchTtl);
+      },
+    );
+  });
+
+  describe('hasBody', () => {
+    it('sees a body in a non-zero Content-Length or any Transfer-Encoding', () => {
+      expect(hasBody({})).toBe(false);
+      expect(hasBody({ 'content-length': '0' })).toBe(false);
+      expect(hasBody({ 'content-length': '1' })).toBe(true);
+      expect(hasBody({ 'transfer-encoding': 'chunked' })).toBe(true);
     });
   });
 

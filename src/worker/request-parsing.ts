@@ -38,6 +38,40 @@ export function parseTtl(raw: string): number | HttpError {
 }
 
 /**
+ * Reads the `?ttl=` of a PUT or POST, the same as a `:ttl` segment; undefined when absent. A
+ * parameter given twice is refused, like any malformed value.
+ */
+export function parseQueryTtl(query: unknown): number | HttpError | undefined {
+  const value = (query as Record<string, unknown> | undefined)?.ttl;
+  if (value === undefined) return undefined;
+  return typeof value === 'string' ? parseTtl(value) : Errors.invalidTtl;
+}
+
+/**
+ * Reads the `?ttl=` of a PATCH: a TTL in ms as {@link parseTtl} reads one, or 0 for `none`
+ * (remove the deadline).
+ */
+export function parsePatchTtl(query: unknown): number | HttpError {
+  const value = (query as Record<string, unknown> | undefined)?.ttl;
+  if (value === undefined) return Errors.missingTtl;
+  if (value === 'none') return 0;
+  const ttl = typeof value === 'string' ? parseTtl(value) : Errors.invalidTtl;
+  return ttl instanceof HttpError ? Errors.invalidPatchTtl : ttl;
+}
+
+/** Whether a request carries a body: one of some length, or one sent in chunks. */
+export function hasBody(headers: {
+  'content-length'?: string;
+  'transfer-encoding'?: string;
+}): boolean {
+  const length = headers['content-length'];
+  return (
+    headers['transfer-encoding'] !== undefined ||
+    (length !== undefined && Number(length) !== 0)
+  );
+}
+
+/**
  * Parses an `If-Match` / `If-None-Match` header (RFC 9110): `*`, or a list of entity tags.
  * Only strong tags of the form `"<revision>"` can match; weak or foreign tags are kept out of
  * the list, so they never match. Undefined when the header is absent.

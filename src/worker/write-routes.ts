@@ -1,16 +1,24 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  RequestPayload,
+} from 'fastify';
 import { Config } from '../config/config';
 import { CONFIG } from '../config/config.module';
-import { ReplyStatus } from '../protocol';
+import { ReplyStatus, WriteRequest } from '../protocol';
 import { WriteOp, WriteStatus } from '../store';
 import { Errors, HttpError } from './http-errors';
 import { sendError, sendJson } from './http-reply';
 import { PrimaryLink } from './primary-link';
 import {
   checkKey,
+  hasBody,
   parseConsistency,
+  parsePatchTtl,
   parsePrecondition,
+  parseQueryTtl,
   parseTtl,
 } from './request-parsing';
 
@@ -42,6 +50,9 @@ export class WriteRoutes {
     fastify.put('/:key', route(WriteOp.Put));
     fastify.put('/:key/:ttl', route(WriteOp.Put));
     fastify.delete('/:key', route(WriteOp.Delete));
+    fastify.patch('/:key', { preParsing: refuseBody }, (request, reply) =>
+      this.touch(request, reply),
+    );
   }
 
   private write(
@@ -57,7 +68,7 @@ export class WriteRoutes {
     if (keyError !== undefined) return sendError(reply, keyError);
     const consistency = parseConsistency(request.query);
     if (consistency instanceof HttpError) return sendError(reply, consistency);
-    const ttl = rawTtl === undefined ? 0 : parseTtl(rawTtl);
+    const ttl = ttlOf(op, rawTtl, request.query);
     if (ttl instanceof HttpError) return sendError(reply, ttl);
     let value = '';
     if (op !== WriteOp.Delete) {
@@ -66,23 +77,54 @@ export class WriteRoutes {
       value = request.body;
     }
     const headers = request.headers;
-    const accepted = this.primary.write(
-      {
-        op,
-        key,
-        value,
-        ttl,
-        ifMatch:
-          op === WriteOp.Create
-            ? undefined
-            : parsePrecondition(headers['if-match']),
-        ifNoneMatch:
-          op === WriteOp.Put
-            ? parsePrecondition(headers['if-none-match'])
-            : undefined,
-        strong: consistency === 'strong',
-      },
-      (status, revision) => answerWrite(reply, op, key, status, revision),
+    this.forward(reply, {
+      op,
+      key,
+      value,
+      ttl,
+      ifMatch:
+        op === WriteOp.Create
+          ? undefined
+          : parsePrecondition(headers['if-match']),
+      ifNoneMatch:
+        op === WriteOp.Put
+          ? parsePrecondition(headers['if-none-match'])
+          : undefined,
+      strong: consistency === 'strong',
+    });
+  }
+
+  /**
+   * `PATCH /:key?ttl=<ms>|none`: a new deadline (or none) for a present key, its value left as
+   * it is. A body was already refused by {@link refuseBody}.
+   */
+  private touch(request: FastifyRequest, reply: FastifyReply): void {
+    const { key } = request.params as KeyParams;
+    if (key === '') return reply.callNotFound();
+    const keyError = checkKey(key, this.config.maxKeyBytes);
+    if (keyError !== undefined) return sendError(reply, keyError);
+    const consistency = parseConsistency(request.query);
+    if (consistency instanceof HttpError) return sendError(reply, consistency);
+    const ttl = parsePatchTtl(request.query);
+    if (ttl instanceof HttpError) return sendError(reply, ttl);
+    this.forward(reply, {
+      op: WriteOp.Touch,
+      key,
+      value: '',
+      ttl,
+      ifMatch: parsePrecondition(request.headers['if-match']),
+      ifNoneMatch: undefined,
+      strong: consistency === 'strong',
+    });
+  }
+
+  private forward(
+    reply: FastifyReply,
+    request: Omit<WriteRequest, 'id'>,
+  ): void {
+    const { op, key } = request;
+    const accepted = this.primary.write(request, (status, revision) =>
+      answerWrite(reply, op, key, status, revision),
     );
     if (!accepted)
       sendError(
@@ -90,6 +132,42 @@ export class WriteRoutes {
         Errors.unavailable('too many writes are waiting for the primary'),
       );
   }
+}
+
+/**
+ * The PATCH route's `preParsing` hook: a PATCH changes only a deadline, so a body of any kind
+ * is refused before Fastify would parse it (or refuse its media type with 415). Without a
+ * body, a Content-Type means nothing; it is dropped so that none, not even a foreign one,
+ * stands in the way.
+ */
+function refuseBody(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: RequestPayload,
+  done: (error: Error | null, payload?: RequestPayload) => void,
+): void {
+  if (!hasBody(request.headers)) {
+    delete request.raw.headers['content-type'];
+    return done(null, payload);
+  }
+  // `PATCH /` is no route: its handler answers 404 whatever the body.
+  if ((request.params as KeyParams).key === '') return done(null, payload);
+  sendError(reply, Errors.unexpectedBody);
+}
+
+/**
+ * The TTL of a write: from the `:ttl` segment or from `?ttl=` (POST and PUT), never both;
+ * 0 for none. A DELETE has no TTL, and ignores `?ttl=` as it ignores any unknown parameter.
+ */
+function ttlOf(
+  op: WriteOp,
+  segment: string | undefined,
+  query: unknown,
+): number | HttpError {
+  if (op === WriteOp.Delete) return 0;
+  const fromQuery = parseQueryTtl(query);
+  if (segment === undefined) return fromQuery ?? 0;
+  return fromQuery === undefined ? parseTtl(segment) : Errors.duplicateTtl;
 }
 
 function answerWrite(
