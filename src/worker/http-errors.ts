@@ -46,6 +46,20 @@ export const Errors = {
     'the key "_" is reserved for system endpoints',
   ),
   invalidKey: (detail: string) => new HttpError(400, 'invalid_key', detail),
+  invalidTxn: (detail: string) =>
+    new HttpError(
+      400,
+      'invalid_txn',
+      `the transaction body is malformed: ${detail}`,
+    ),
+  /** `error` about one op of a transaction body: its message names the op first. */
+  inTxnOp: (index: number, error: HttpError) =>
+    new HttpError(
+      error.status,
+      error.code,
+      `ops[${index}]: ${error.message}`,
+      error.headers,
+    ),
   badUrl: new HttpError(400, 'bad_url', 'the URL has bad percent-encoding'),
   badRequest: (detail: string) => new HttpError(400, 'bad_request', detail),
   unauthorized: new HttpError(
