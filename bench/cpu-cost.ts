@@ -10,8 +10,11 @@
  * on the same cores, but replicates nothing), as a share of a POST with one worker. The
  * baseline and webdis + Redis are measured the same way in every round.
  *
+ * `--only txn` prices a transaction instead, on a cluster of two workers in every round: a
+ * single PUT against `POST /_/txn` with 10 puts, and the ratio of their medians.
+ *
  * Flags: --rate R (5000) --seconds S (6) --rounds N (3) --connections N (50)
- *        --only cluster (leave out the baseline and webdis + Redis)
+ *        --only cluster|txn (the cluster alone; or transactions alone)
  */
 import { parseArgs } from 'node:util';
 import { pacedLoad } from './paced-load';
@@ -41,7 +44,8 @@ const connections = Number(flags.connections);
 const KEYS = 10_000;
 const VALUE = '{"prop":"/1234"}';
 
-type Method = 'GET' | 'POST';
+type Method = 'GET' | 'POST' | 'PUT' | 'TXN';
+const TXN_OPS = 10;
 /** µs of CPU per request, by server and method, one figure per round. */
 const figures = new Map<string, number[]>();
 
@@ -58,6 +62,28 @@ function median(values: readonly number[]): number {
     : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Request number `i` of `method`; every write goes to new keys. */
+function requestFor(method: Method, tag: string, i: number): BenchRequest {
+  switch (method) {
+    case 'GET':
+      return { method, path: `/k-${i % KEYS}` };
+    case 'POST':
+    case 'PUT':
+      return { method, path: `/${tag}${i}`, body: VALUE };
+    case 'TXN': {
+      const ops = Array.from(
+        { length: TXN_OPS },
+        (_, op) => `{"op":"put","key":"${tag}${i}-${op}","value":${VALUE}}`,
+      );
+      return {
+        method: 'POST',
+        path: '/_/txn',
+        body: `{"ops":[${ops.join(',')}]}`,
+      };
+    }
+  }
+}
+
 let unique = 0;
 async function paced(
   server: RunningServer,
@@ -71,12 +97,7 @@ async function paced(
     rate,
     durationMs,
     connections,
-    request: (i): BenchRequest =>
-      server.translate(
-        method === 'GET'
-          ? { method, path: `/k-${i % KEYS}` }
-          : { method, path: `/${tag}${i}`, body: VALUE },
-      ),
+    request: (i): BenchRequest => server.translate(requestFor(method, tag, i)),
   });
   if (summary.errors + summary.non2xx > 0)
     throw new Error(
@@ -86,10 +107,14 @@ async function paced(
   return (cpuMs * 1000) / summary.requests;
 }
 
-async function measure(label: string, server: RunningServer): Promise<void> {
+async function measure(
+  label: string,
+  server: RunningServer,
+  methods: readonly Method[] = ['GET', 'POST'],
+): Promise<void> {
   try {
     await preload(server, 'k-', KEYS, VALUE);
-    for (const method of ['GET', 'POST'] as const) {
+    for (const method of methods) {
       await paced(server, method, 2000);
       const us = await paced(server, method, seconds * 1000);
       record(label, method, us);
@@ -104,6 +129,7 @@ async function main(): Promise<void> {
   console.log(
     `bench:cpu: paced ${rate}/s, ${seconds} s per measurement, ${rounds} rounds`,
   );
+  if (flags.only === 'txn') return measureTxn();
   const peers = flags.only !== 'cluster';
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}`);
@@ -136,6 +162,18 @@ async function main(): Promise<void> {
     med(two, 'POST') - med(one, 'POST') - (med(two, 'GET') - med(one, 'GET'));
   console.log(
     `\nfan-out: a second worker adds ${(med(two, 'POST') - med(one, 'POST')).toFixed(1)} µs to a POST and ${(med(two, 'GET') - med(one, 'GET')).toFixed(1)} µs to a GET; the excess, ${excess.toFixed(1)} µs, is ${((excess / med(one, 'POST')) * 100).toFixed(1)}% of a POST with one worker (medians of ${rounds} rounds)`,
+  );
+}
+
+async function measureTxn(): Promise<void> {
+  for (let round = 1; round <= rounds; round++) {
+    console.log(`round ${round}`);
+    await measure('fanout-kv', await startCluster(2), ['PUT', 'TXN']);
+  }
+  const put = median(figures.get('fanout-kv|PUT')!);
+  const txn = median(figures.get('fanout-kv|TXN')!);
+  console.log(
+    `\nµs CPU per request (medians of ${rounds} rounds): PUT ${put.toFixed(1)}, transaction of ${TXN_OPS} puts ${txn.toFixed(1)}: ${(txn / put).toFixed(2)}x a PUT`,
   );
 }
 

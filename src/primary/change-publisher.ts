@@ -5,6 +5,7 @@ import {
   encodeMessage,
   MessageType,
   ReplyStatus,
+  TxnResult,
   WriteResult,
 } from '../protocol';
 import { encodeBatchFrame } from '../persistence';
@@ -15,7 +16,8 @@ import { ReplicaLink, ReplicaSet } from './replica-set';
 
 interface StrongWaiter {
   readonly link: ReplicaLink;
-  readonly result: WriteResult;
+  /** A write's result, or a transaction's whole answer. */
+  readonly result: WriteResult | TxnResult;
   readonly deadline: number;
 }
 
@@ -28,7 +30,8 @@ const PUBLISH_HISTORY = 1024;
  * hears that the write was acknowledged, and serves its own acknowledged writes at once.
  *
  * Strong writes are answered when every live replica reports the write applied, or with
- * Unconfirmed once `strongWriteTimeoutMs` has passed.
+ * Unconfirmed once `strongWriteTimeoutMs` has passed. Transactions are answered the same way,
+ * each with a TxnResult message of its own after the batch.
  *
  * With KV_DATA_DIR set, each batch is appended to the log before it goes anywhere; the log
  * writes it off the event loop. The batch and the answers wait until it is written (a crash of
@@ -41,6 +44,7 @@ const PUBLISH_HISTORY = 1024;
 export class ChangePublisher implements OnModuleDestroy {
   private scheduled = false;
   private replies = new Map<ReplicaLink, WriteResult[]>();
+  private txnReplies = new Map<ReplicaLink, TxnResult[]>();
   private waiters: StrongWaiter[] = [];
   private readonly published: { end: Revision; at: number }[] = [];
   private readonly strongTimer: NodeJS.Timeout;
@@ -71,8 +75,22 @@ export class ChangePublisher implements OnModuleDestroy {
     this.schedule();
   }
 
-  /** Answers `result` once every live replica has applied `result.revision`. */
-  replyWhenReplicated(link: ReplicaLink, result: WriteResult): void {
+  /** Answers the transaction result `result` to `link` right after the next batch goes out. */
+  replyTxn(link: ReplicaLink, result: TxnResult): void {
+    const list = this.txnReplies.get(link);
+    if (list === undefined) this.txnReplies.set(link, [result]);
+    else list.push(result);
+    this.schedule();
+  }
+
+  /**
+   * Answers `result` (a write's, or a transaction's) once every live replica has applied
+   * `result.revision`.
+   */
+  replyWhenReplicated(
+    link: ReplicaLink,
+    result: WriteResult | TxnResult,
+  ): void {
     this.waiters.push({
       link,
       result,
@@ -120,14 +138,20 @@ export class ChangePublisher implements OnModuleDestroy {
       if (this.published.length > PUBLISH_HISTORY) this.published.shift();
       this.metrics.batchChanges.observe(batch.changes.length);
     }
-    if (batchBytes === undefined && this.replies.size === 0) return;
+    if (
+      batchBytes === undefined &&
+      this.replies.size === 0 &&
+      this.txnReplies.size === 0
+    )
+      return;
     const replies = this.replies;
+    const txnReplies = this.txnReplies;
     this.replies = new Map();
-    if (log === undefined) this.send(batch, batchBytes, ack, replies, started);
-    else
-      log.afterDurable(() =>
-        this.send(batch, batchBytes, ack, replies, started),
-      );
+    if (txnReplies.size > 0) this.txnReplies = new Map();
+    const send = (): void =>
+      this.send(batch, batchBytes, ack, replies, txnReplies, started);
+    if (log === undefined) send();
+    else log.afterDurable(send);
   }
 
   /**
@@ -139,24 +163,24 @@ export class ChangePublisher implements OnModuleDestroy {
     batchBytes: Buffer | undefined,
     ack: boolean,
     replies: Map<ReplicaLink, WriteResult[]>,
+    txnReplies: Map<ReplicaLink, TxnResult[]>,
     started: number,
   ): void {
     for (const link of this.replicas.all()) {
       const results = replies.get(link);
-      if (results === undefined) {
+      const txns = txnReplies.get(link);
+      if (results === undefined && txns === undefined) {
         if (batchBytes === undefined) continue;
         if (ack) this.replicas.send(link, batchBytes);
         else this.replicas.defer(link, batchBytes);
         continue;
       }
-      const resultBytes = encodeMessage({
-        type: MessageType.WriteResults,
-        results,
-      });
-      this.replicas.send(
-        link,
-        batchBytes === undefined ? resultBytes : [batchBytes, resultBytes],
-      );
+      const parts: Uint8Array[] = [];
+      if (batchBytes !== undefined) parts.push(batchBytes);
+      if (results !== undefined)
+        parts.push(encodeMessage({ type: MessageType.WriteResults, results }));
+      for (const txn of txns ?? []) parts.push(encodeMessage(txn));
+      this.replicas.send(link, parts);
     }
     if (batch !== undefined) {
       this.recycleLaggards();
@@ -221,6 +245,10 @@ export class ChangePublisher implements OnModuleDestroy {
       const answer = timedOut
         ? { ...result, status: ReplyStatus.Unconfirmed }
         : result;
+      if (isTxnResult(answer)) {
+        this.replicas.send(link, encodeMessage(answer));
+        continue;
+      }
       const list = byLink.get(link);
       if (list === undefined) byLink.set(link, [answer]);
       else list.push(answer);
@@ -234,4 +262,8 @@ export class ChangePublisher implements OnModuleDestroy {
       encodeMessage({ type: MessageType.WriteResults, results }),
     );
   }
+}
+
+function isTxnResult(result: WriteResult | TxnResult): result is TxnResult {
+  return 'type' in result;
 }

@@ -18,6 +18,17 @@ export class PrimaryMetrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  readonly txnCommitted = new Counter({
+    name: 'kv_txn_committed_total',
+    help: 'Transactions (POST /_/txn) committed by the primary.',
+    registers: [this.registry],
+  });
+  readonly txnFailed = new Counter({
+    name: 'kv_txn_failed_total',
+    help: 'Transactions the primary refused, applying nothing: a condition did not hold (conditions), or KV_MAX_KEYS (full).',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly batchChanges = new Histogram({
     name: 'kv_batch_changes',
     help: 'Changes per published batch.',
@@ -95,6 +106,9 @@ export class PrimaryMetrics {
         reportedExpired = store.expiredCount;
       },
     });
+    // Both series exist from the start, so a rate over them is defined before the first failure.
+    for (const reason of ['conditions', 'full'])
+      this.txnFailed.inc({ reason }, 0);
     collectDefaultMetrics({
       register: this.registry,
       labels: { role: 'primary', pid: String(process.pid) },

@@ -7,10 +7,16 @@ import {
   Message,
   encodeMessage,
   MessageType,
+  Txn,
   WorkerMessage,
   WriteRequest,
 } from '../protocol';
-import { AuthoritativeStore, NO_DEADLINE, WriteStatus } from '../store';
+import {
+  AuthoritativeStore,
+  NO_DEADLINE,
+  TxnStatus,
+  WriteStatus,
+} from '../store';
 import { ChangePublisher } from './change-publisher';
 import { ClusterQueries } from './cluster-queries';
 import { PrimaryMetrics } from './primary-metrics';
@@ -26,8 +32,8 @@ const OUTCOME_LABELS: Record<WriteStatus, string> = {
 };
 
 /**
- * Everything a worker sends lands here. Writes are applied one by one in arrival order, which
- * is the only place the cluster decides anything.
+ * Everything a worker sends lands here. Writes and transactions are applied one by one in
+ * arrival order, which is the only place the cluster decides anything.
  */
 @Injectable()
 export class WorkerMessages {
@@ -67,6 +73,9 @@ export class WorkerMessages {
         return;
       case MessageType.Writes:
         for (const request of message.requests) this.write(link, request);
+        return;
+      case MessageType.Txn:
+        this.transact(link, message);
         return;
       case MessageType.StrongRead: {
         const entry = this.store.get(message.key);
@@ -133,5 +142,18 @@ export class WorkerMessages {
     if (request.strong && outcome.status === WriteStatus.Ok)
       this.publisher.replyWhenReplicated(link, result);
     else this.publisher.reply(link, result);
+  }
+
+  private transact(link: ReplicaLink, txn: Txn): void {
+    const outcome = this.store.transact(txn.ops);
+    if (outcome.status === TxnStatus.Committed) this.metrics.txnCommitted.inc();
+    else
+      this.metrics.txnFailed.inc({
+        reason: outcome.status === TxnStatus.Full ? 'full' : 'conditions',
+      });
+    const result = { type: MessageType.TxnResult, id: txn.id, ...outcome };
+    if (txn.strong && outcome.status === TxnStatus.Committed)
+      this.publisher.replyWhenReplicated(link, result);
+    else this.publisher.replyTxn(link, result);
   }
 }

@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import { WriteOp, WriteStatus } from '../store';
+import { TxnOpKind, TxnStatus, WriteOp, WriteStatus } from '../store';
 import { decodeFrame, encodeMessage, ProtocolError } from './codec';
 import { Message, MessageType, ReplyStatus } from './messages';
 
@@ -49,6 +49,48 @@ describe('protocol codec', () => {
           { key: 'd', revision: 9, expired: false },
         ],
       });
+    });
+
+    it('flattens the operations of a transaction: kind, key, value, ttl, ifMatch, ifNoneMatch per op', () => {
+      const bytes = encodeMessage({
+        type: MessageType.Txn,
+        id: 1,
+        strong: false,
+        ops: [
+          { kind: TxnOpKind.Put, key: 'a', value: '1', ttl: 0, ifMatch: [3] },
+          {
+            kind: TxnOpKind.Check,
+            key: 'b',
+            value: '',
+            ttl: 0,
+            ifNoneMatch: '*',
+          },
+        ],
+      });
+      // fixarray 15: 7, id 1, false, then 1 "a" "1" 0 [3] nil, 3 "b" "" 0 nil "*"
+      expect(hex(bytes)).toBe(
+        '9f0701c2' + '01a161a131009103c0' + '03a162a000c0a12a',
+      );
+    });
+
+    it('flattens the failures of a transaction: index, key, reason, revision (nil when absent)', () => {
+      const bytes = encodeMessage({
+        type: MessageType.TxnResult,
+        id: 2,
+        status: TxnStatus.Failed,
+        revision: 0,
+        failures: [
+          {
+            index: 1,
+            key: 'a',
+            reason: WriteStatus.PreconditionFailed,
+            revision: 5,
+          },
+          { index: 2, key: 'b', reason: WriteStatus.NotFound, revision: null },
+        ],
+      });
+      // fixarray 12: 29, id 2, status 1, revision 0, then 1 "a" 3 5, 2 "b" 1 nil
+      expect(hex(bytes)).toBe('9c1d020100' + '01a1610305' + '02a16201c0');
     });
 
     it('carries a shard image as shard, count and one msgpack bin field', () => {
@@ -182,6 +224,45 @@ describe('protocol codec', () => {
       { type: MessageType.QueryResult, id: 5, body: 'text' },
       { type: MessageType.Probe, id: 6, kind: 'metrics' },
       { type: MessageType.Shutdown },
+      {
+        type: MessageType.Txn,
+        id: 7,
+        strong: true,
+        ops: [
+          {
+            kind: TxnOpKind.Create,
+            key: 'k',
+            value: '{"a": [1, 2]}',
+            ttl: 60_000,
+            ifMatch: undefined,
+            ifNoneMatch: '*',
+          },
+          {
+            kind: TxnOpKind.Delete,
+            key: 'j',
+            value: '',
+            ttl: 0,
+            ifMatch: [2 ** 40],
+            ifNoneMatch: undefined,
+          },
+        ],
+      },
+      {
+        type: MessageType.TxnResult,
+        id: 7,
+        status: TxnStatus.Committed,
+        revision: 2 ** 40,
+        failures: [],
+      },
+      {
+        type: MessageType.TxnResult,
+        id: 8,
+        status: TxnStatus.Failed,
+        revision: 0,
+        failures: [
+          { index: 127, key: 'x', reason: WriteStatus.Exists, revision: 9 },
+        ],
+      },
     ];
     it.each(messages.map((m) => [m.type, m]))(
       'type %d decodes to what was encoded',
@@ -215,6 +296,14 @@ describe('protocol codec', () => {
       ['a value that is not an array', raw.pack({ type: 1 })],
       ['an array without a numeric tag', raw.pack(['hello'])],
       ['a truncated record list', raw.pack([MessageType.WriteResults, 1, 0])],
+      [
+        'a transaction with a partial operation',
+        raw.pack([MessageType.Txn, 1, false, 1, 'k', '1', 0, null]),
+      ],
+      [
+        'a transaction result with a partial failure',
+        raw.pack([MessageType.TxnResult, 1, 1, 0, 0, 'k', 3]),
+      ],
       [
         'a snapshot chunk with a partial shard image',
         raw.pack([MessageType.SnapshotChunk, 1, 1]),

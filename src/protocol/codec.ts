@@ -4,6 +4,11 @@ import type {
   Change,
   Precondition,
   ShardImage,
+  TxnFailure,
+  TxnFailureReason,
+  TxnOperation,
+  TxnOpKind,
+  TxnStatus,
   WriteOp,
   WriteStatus,
 } from '../store';
@@ -33,6 +38,8 @@ const WRITE_FIELDS = 8;
 const RESULT_FIELDS = 3;
 const CHANGE_FIELDS = 4;
 const SHARD_IMAGE_FIELDS = 3;
+const TXN_OP_FIELDS = 6;
+const TXN_FAILURE_FIELDS = 4;
 
 /** Encodes `message`. The payload of a frame (see `framing.ts`) is one or more of these end to end. */
 export function encodeMessage(message: Message): Buffer {
@@ -127,6 +134,31 @@ function toWire(message: Message): unknown[] {
         message.revision,
         message.deadline,
       ];
+    case MessageType.Txn: {
+      const wire: unknown[] = [message.type, message.id, message.strong];
+      for (const op of message.ops) {
+        wire.push(
+          op.kind,
+          op.key,
+          op.value,
+          op.ttl,
+          op.ifMatch ?? null,
+          op.ifNoneMatch ?? null,
+        );
+      }
+      return wire;
+    }
+    case MessageType.TxnResult: {
+      const wire: unknown[] = [
+        message.type,
+        message.id,
+        message.status,
+        message.revision,
+      ];
+      for (const f of message.failures)
+        wire.push(f.index, f.key, f.reason, f.revision);
+      return wire;
+    }
   }
 }
 
@@ -173,6 +205,21 @@ function fromWire(wire: unknown[]): Message {
         revision: wire[3] as number,
         deadline: wire[4] as number,
       };
+    case MessageType.Txn:
+      return {
+        type,
+        id: wire[1] as number,
+        strong: wire[2] as boolean,
+        ops: records(wire, 3, TXN_OP_FIELDS, toTxnOperation),
+      };
+    case MessageType.TxnResult:
+      return {
+        type,
+        id: wire[1] as number,
+        status: wire[2] as TxnStatus | ReplyStatus,
+        revision: wire[3] as number,
+        failures: records(wire, 4, TXN_FAILURE_FIELDS, toTxnFailure),
+      };
     default:
       throw new ProtocolError(`unknown message type ${type}`);
   }
@@ -212,6 +259,26 @@ function toWriteResult(wire: unknown[], at: number): WriteResult {
     id: wire[at] as number,
     status: wire[at + 1] as WriteStatus | ReplyStatus,
     revision: wire[at + 2] as number,
+  };
+}
+
+function toTxnOperation(wire: unknown[], at: number): TxnOperation {
+  return {
+    kind: wire[at] as TxnOpKind,
+    key: wire[at + 1] as string,
+    value: wire[at + 2] as string,
+    ttl: wire[at + 3] as number,
+    ifMatch: (wire[at + 4] as Precondition | null) ?? undefined,
+    ifNoneMatch: (wire[at + 5] as Precondition | null) ?? undefined,
+  };
+}
+
+function toTxnFailure(wire: unknown[], at: number): TxnFailure {
+  return {
+    index: wire[at] as number,
+    key: wire[at + 1] as string,
+    reason: wire[at + 2] as TxnFailureReason,
+    revision: wire[at + 3] as number | null,
   };
 }
 

@@ -4,6 +4,9 @@ import type {
   Precondition,
   Revision,
   ShardImage,
+  TxnFailure,
+  TxnOperation,
+  TxnStatus,
   WriteOp,
   WriteStatus,
 } from '../store';
@@ -20,6 +23,7 @@ export const MessageType = {
   Applied: 4,
   Query: 5,
   ProbeAnswer: 6,
+  Txn: 7,
   // primary -> worker
   SnapshotBegin: 20,
   SnapshotChunk: 21,
@@ -30,6 +34,7 @@ export const MessageType = {
   QueryResult: 26,
   Probe: 27,
   Shutdown: 28,
+  TxnResult: 29,
 } as const;
 
 /** A write forwarded by a worker; `id` is the worker's own, echoed in the {@link WriteResult}. */
@@ -101,6 +106,19 @@ export interface Applied {
   readonly type: typeof MessageType.Applied;
   readonly revision: Revision;
 }
+/**
+ * Worker -> primary: a transaction (`POST /_/txn`), sent on its own rather than with the
+ * writes of its turn. `id` comes from the same sequence as write ids and is echoed in the
+ * {@link TxnResult}.
+ */
+export interface Txn {
+  readonly type: typeof MessageType.Txn;
+  readonly id: number;
+  /** Answer only once every live worker has applied the transaction. */
+  readonly strong: boolean;
+  /** 1 to 128 operations on distinct keys, in body order. */
+  readonly ops: readonly TxnOperation[];
+}
 /** Worker -> primary: a cluster-wide question for a system endpoint. */
 export interface Query {
   readonly type: typeof MessageType.Query;
@@ -167,6 +185,20 @@ export interface Probe {
   readonly id: number;
   readonly kind: QueryKind;
 }
+/**
+ * Primary -> worker: the answer to a {@link Txn}, sent after the batch that holds its changes
+ * (or, for a strong one, once every live replica applied them). `status` is the store's
+ * decision, or Unconfirmed for a strong transaction committed but not confirmed in time.
+ * `revision`: the transaction's revision when committed (Unconfirmed included), else 0.
+ * `failures`: in operation order, empty unless the status is Failed.
+ */
+export interface TxnResult {
+  readonly type: typeof MessageType.TxnResult;
+  readonly id: number;
+  readonly status: TxnStatus | ReplyStatus;
+  readonly revision: Revision;
+  readonly failures: readonly TxnFailure[];
+}
 /** Primary -> worker: stop accepting connections, finish what is in flight, exit 0. */
 export interface Shutdown {
   readonly type: typeof MessageType.Shutdown;
@@ -174,7 +206,7 @@ export interface Shutdown {
 
 /** Any message a worker sends. */
 export type WorkerMessage =
-  Hello | Writes | StrongRead | Applied | Query | ProbeAnswer;
+  Hello | Writes | StrongRead | Applied | Query | ProbeAnswer | Txn;
 /** Any message the primary sends. */
 export type PrimaryMessage =
   | SnapshotBegin
@@ -185,6 +217,7 @@ export type PrimaryMessage =
   | ReadResult
   | QueryResult
   | Probe
-  | Shutdown;
+  | Shutdown
+  | TxnResult;
 /** Any message of the protocol. */
 export type Message = WorkerMessage | PrimaryMessage;

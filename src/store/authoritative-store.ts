@@ -3,6 +3,14 @@ import { Entry, isLive } from './entry';
 import { ExpiryQueue } from './expiry-queue';
 import { KvTable } from './kv-table';
 import { DEFAULT_SHARD_BITS, ownedCopy } from './entry-table';
+import {
+  TxnFailure,
+  TxnFailureReason,
+  TxnOperation,
+  TxnOpKind,
+  TxnOutcome,
+  TxnStatus,
+} from './transaction';
 import { Clock, Milliseconds, NO_DEADLINE, Revision } from './types';
 import {
   Precondition,
@@ -28,9 +36,16 @@ const REJECTED = (status: WriteStatus): WriteOutcome => ({
 // Stale heap pairs are dropped once they outnumber the keys with a deadline by this much.
 const EXPIRY_SLACK = 1024;
 
+const TXN_FULL: TxnOutcome = {
+  status: TxnStatus.Full,
+  revision: 0,
+  failures: [],
+};
+
 /**
- * The one store that decides: it applies writes one at a time in the order given, numbers them
- * with revisions, reaps expired keys, and queues every change for publication to the replicas.
+ * The one store that decides: it applies writes and transactions one at a time in the order
+ * given, numbers them with revisions, reaps expired keys, and queues every change for
+ * publication to the replicas.
  */
 export class AuthoritativeStore {
   readonly table: KvTable;
@@ -83,48 +98,102 @@ export class AuthoritativeStore {
   /** Applies `command` if its conditions hold, and says what happened. */
   execute(command: WriteCommand): WriteOutcome {
     const now = this.clock();
-    const stored = this.table.entries.get(command.key);
-    const current =
-      stored !== undefined && isLive(stored, now) ? stored : undefined;
-    if (command.ifMatch !== undefined && !matches(command.ifMatch, current)) {
-      return REJECTED(WriteStatus.PreconditionFailed);
+    const current = this.liveEntry(command.key, now);
+    const refusal = refusalOf(command.op, command, current);
+    if (refusal !== undefined) return REJECTED(refusal);
+    if (command.op === WriteOp.Delete) {
+      const revision = ++this.currentRevision;
+      this.remove(command.key, current!, revision, false);
+      return { status: WriteStatus.Ok, revision };
     }
-    if (
-      command.ifNoneMatch !== undefined &&
-      matches(command.ifNoneMatch, current)
-    ) {
-      return REJECTED(WriteStatus.PreconditionFailed);
+    if (command.op === WriteOp.Touch) {
+      if (current === undefined) return REJECTED(WriteStatus.NotFound);
+      const revision = ++this.currentRevision;
+      this.set(
+        command.key,
+        current.value,
+        deadlineOf(command.ttl, now),
+        revision,
+        current.bytes,
+      );
+      return { status: WriteStatus.Ok, revision };
     }
-    switch (command.op) {
-      case WriteOp.Delete:
-        if (current === undefined) return REJECTED(WriteStatus.NotFound);
-        return {
-          status: WriteStatus.Ok,
-          revision: this.remove(command.key, current),
-        };
-      case WriteOp.Touch:
-        if (current === undefined) return REJECTED(WriteStatus.NotFound);
-        return {
-          status: WriteStatus.Ok,
-          revision: this.set(
-            command.key,
-            current.value,
-            deadlineOf(command, now),
-            current.bytes,
-          ),
-        };
-      case WriteOp.Create:
-        if (current !== undefined) return REJECTED(WriteStatus.Exists);
-        break;
-      case WriteOp.Put:
-        break;
-    }
-    if (current === undefined && this.isFullFor(command.key))
+    if (current === undefined && this.isFullFor(1))
       return REJECTED(WriteStatus.Full);
-    return {
-      status: WriteStatus.Ok,
-      revision: this.set(command.key, command.value, deadlineOf(command, now)),
-    };
+    const revision = ++this.currentRevision;
+    this.set(
+      command.key,
+      command.value,
+      deadlineOf(command.ttl, now),
+      revision,
+    );
+    return { status: WriteStatus.Ok, revision };
+  }
+
+  /**
+   * Applies a transaction all or nothing. Every condition is tested against the state at one
+   * moment (`now`, before any of its writes), each as a single write would test it: `ifMatch`,
+   * then `ifNoneMatch`, then Create needs the key absent and Delete present; Check tests only
+   * its conditions. If any fails, nothing is applied and every failure is reported. If the
+   * writes would leave more live keys than `maxKeys` (after reaping expired ones; deletes in
+   * the same transaction make room), nothing is applied: Full. Otherwise every Put, Create and
+   * Delete is applied at one new revision, and their changes are queued together, in operation
+   * order, so {@link takeBatch} hands them out in one batch. A transaction that writes nothing
+   * (checks only) commits at the current revision and takes no new one.
+   *
+   * The keys of `ops` must be distinct (the worker refuses a body that repeats one).
+   */
+  transact(ops: readonly TxnOperation[]): TxnOutcome {
+    const now = this.clock();
+    const currents: (Entry | undefined)[] = new Array<Entry | undefined>(
+      ops.length,
+    );
+    let failures: TxnFailure[] | undefined;
+    let added = 0;
+    let removed = 0;
+    let writes = 0;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const current = this.liveEntry(op.key, now);
+      const refusal = refusalOf(op.kind, op, current);
+      if (refusal !== undefined) {
+        (failures ??= []).push({
+          index: i,
+          key: op.key,
+          reason: refusal,
+          revision: current?.revision ?? null,
+        });
+        continue;
+      }
+      currents[i] = current;
+      if (op.kind === TxnOpKind.Check) continue;
+      writes++;
+      if (op.kind === TxnOpKind.Delete) removed++;
+      else if (current === undefined) added++;
+    }
+    if (failures !== undefined)
+      return { status: TxnStatus.Failed, revision: 0, failures };
+    if (added > removed && this.isFullFor(added - removed)) return TXN_FULL;
+    if (writes === 0)
+      return {
+        status: TxnStatus.Committed,
+        revision: this.currentRevision,
+        failures: [],
+      };
+    const revision = ++this.currentRevision;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      switch (op.kind) {
+        case TxnOpKind.Create:
+        case TxnOpKind.Put:
+          this.set(op.key, op.value, deadlineOf(op.ttl, now), revision);
+          break;
+        case TxnOpKind.Delete:
+          this.remove(op.key, currents[i]!, revision, false);
+          break;
+      }
+    }
+    return { status: TxnStatus.Committed, revision, failures: [] };
   }
 
   /**
@@ -143,7 +212,7 @@ export class AuthoritativeStore {
       // check is exact (not just "has the key's deadline passed"): a stale pair must not reap a
       // key whose current, later deadline has passed too, ahead of keys that expired before it.
       if (entry === undefined || entry.deadline !== deadline) continue;
-      this.remove(key, entry, true);
+      this.remove(key, entry, ++this.currentRevision, true);
       reaped++;
     }
     this.expiredTotal += reaped;
@@ -209,28 +278,32 @@ export class AuthoritativeStore {
     }
   }
 
-  private isFullFor(key: string): boolean {
-    if (this.table.entries.size < this.maxKeys) return false;
+  private liveEntry(key: string, now: Milliseconds): Entry | undefined {
+    const stored = this.table.entries.get(key);
+    return stored !== undefined && isLive(stored, now) ? stored : undefined;
+  }
+
+  /** Whether `newKeys` more keys would pass `maxKeys`; reaps expired keys before saying yes. */
+  private isFullFor(newKeys: number): boolean {
+    if (this.table.entries.size + newKeys <= this.maxKeys) return false;
+    // Expired entries still in the table (an expired entry of a key being written included)
+    // are about to go: once reaped, the table holds live keys only.
     this.reapExpired();
-    // An expired entry of this very key would be replaced, not added.
-    const size =
-      this.table.entries.size -
-      (this.table.entries.get(key) === undefined ? 0 : 1);
-    return size >= this.maxKeys;
+    return this.table.entries.size + newKeys > this.maxKeys;
   }
 
   /**
-   * Stores `value` under `key` at a new revision and queues the change. `stored` is what the
-   * table copies: the text itself, or, for a touch, the entry's own bytes, so the value is kept
-   * byte for byte rather than encoded again.
+   * Stores `value` under `key` at `revision` and queues the change. `stored` is what the table
+   * copies: the text itself, or, for a touch, the entry's own bytes, so the value is kept byte
+   * for byte rather than encoded again.
    */
   private set(
     key: string,
     value: string,
     deadline: Milliseconds,
+    revision: Revision,
     stored: string | Uint8Array = value,
-  ): Revision {
-    const revision = ++this.currentRevision;
+  ): void {
     const entry = this.table.entries.get(key);
     const before = entry === undefined ? NO_DEADLINE : entry.deadline;
     if (before === NO_DEADLINE && deadline !== NO_DEADLINE)
@@ -240,11 +313,14 @@ export class AuthoritativeStore {
     this.table.entries.set(key, stored, revision, deadline);
     if (deadline !== NO_DEADLINE) this.queueDeadline(deadline, key);
     this.pending.push({ key, value, deadline, revision, expired: false });
-    return revision;
   }
 
-  private remove(key: string, entry: Entry, expired = false): Revision {
-    const revision = ++this.currentRevision;
+  private remove(
+    key: string,
+    entry: Entry,
+    revision: Revision,
+    expired: boolean,
+  ): void {
     this.table.entries.delete(key);
     if (entry.deadline !== NO_DEADLINE) this.keysWithDeadline--;
     this.pending.push({
@@ -254,7 +330,6 @@ export class AuthoritativeStore {
       revision,
       expired,
     });
-    return revision;
   }
 
   private queueDeadline(deadline: Milliseconds, key: string): void {
@@ -265,9 +340,36 @@ export class AuthoritativeStore {
   }
 }
 
-/** The deadline a write asks for, as of `now`: {@link NO_DEADLINE} when its ttl is 0. */
-function deadlineOf(command: WriteCommand, now: Milliseconds): Milliseconds {
-  return command.ttl > 0 ? now + command.ttl : NO_DEADLINE;
+function deadlineOf(ttl: Milliseconds, now: Milliseconds): Milliseconds {
+  return ttl > 0 ? now + ttl : NO_DEADLINE;
+}
+
+/**
+ * Why a write or transaction operation of `kind` (a WriteOp or TxnOpKind: the numbers of
+ * Create, Put and Delete agree) may not be applied to a key whose live entry is `current`, or
+ * undefined when it may. A Touch shares Check's number and is tested only on its conditions
+ * here; {@link AuthoritativeStore.execute} refuses a touch of an absent key itself.
+ */
+function refusalOf(
+  kind: WriteOp | TxnOpKind,
+  conditions: {
+    readonly ifMatch?: Precondition;
+    readonly ifNoneMatch?: Precondition;
+  },
+  current: Entry | undefined,
+): TxnFailureReason | undefined {
+  if (conditions.ifMatch !== undefined && !matches(conditions.ifMatch, current))
+    return WriteStatus.PreconditionFailed;
+  if (
+    conditions.ifNoneMatch !== undefined &&
+    matches(conditions.ifNoneMatch, current)
+  )
+    return WriteStatus.PreconditionFailed;
+  if (kind === TxnOpKind.Create && current !== undefined)
+    return WriteStatus.Exists;
+  if (kind === TxnOpKind.Delete && current === undefined)
+    return WriteStatus.NotFound;
+  return undefined;
 }
 
 function matches(condition: Precondition, current: Entry | undefined): boolean {

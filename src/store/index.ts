@@ -11,7 +11,8 @@
  * - `authoritative-store.ts`: the primary's store: decides writes, reaps TTLs, queues changes.
  * - `replica-store.ts`: a worker's replica: snapshot, then batches applied exactly once.
  * - `expiry-queue.ts`: the deadline min-heap; `digest.ts`: order-independent content hash.
- * - `write-command.ts` / `change.ts`: what goes into the primary and what comes out of it.
+ * - `write-command.ts` / `transaction.ts` / `change.ts`: what goes into the primary and what
+ *   comes out of it.
  */
 export * from './authoritative-store';
 export * from './change';
@@ -21,5 +22,6 @@ export * from './entry-table';
 export * from './expiry-queue';
 export * from './kv-table';
 export * from './replica-store';
+export * from './transaction';
 export * from './types';
 export * from './write-command';

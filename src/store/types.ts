@@ -5,8 +5,9 @@
 export type Milliseconds = number;
 
 /**
- * The store's global commit counter: 0 before the first write, then +1 for every change the
- * primary applies (writes and expiry deletes alike). A key's ETag is the revision of its last write.
+ * The store's global commit counter: 0 before the first write, then +1 for every write and
+ * every expiry delete the primary applies, and +1 for a whole transaction (its changes share
+ * one). A key's ETag is the revision of its last write.
  */
 export type Revision = number;
 

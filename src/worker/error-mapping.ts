@@ -8,16 +8,19 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { Errors, HttpError } from './http-errors';
 import { sendError } from './http-reply';
+import type { TxnLimits } from './txn-body';
+import { TXN_PATH, txnBodyLimit } from './txn-route';
 
 /**
  * Turns anything thrown while handling a request into one of {@link Errors}. Nest hands over
  * Fastify's own errors (body too large, unsupported media type, ...) as HttpExceptions carrying
- * only their status and message, so those are told apart by status.
+ * only their status and message, so those are told apart by status. A body over the limit is a
+ * value over `maxValueBytes`, except on the transaction route, whose limit is its own.
  */
 export function toHttpError(
   error: unknown,
   request: FastifyRequest,
-  maxValueBytes: number,
+  limits: TxnLimits,
 ): HttpError {
   if (error instanceof HttpError) return error;
   if ((error as { code?: unknown }).code === 'FST_ERR_BAD_URL')
@@ -28,7 +31,9 @@ export function toHttpError(
     case 404:
       return Errors.routeNotFound(request.method, request.url);
     case 413:
-      return Errors.valueTooLarge(maxValueBytes);
+      return request.routeOptions.url === TXN_PATH
+        ? Errors.txnBodyTooLarge(txnBodyLimit(limits))
+        : Errors.valueTooLarge(limits.maxValueBytes);
     case 415:
       return Errors.unsupportedMediaType;
   }
@@ -41,7 +46,7 @@ export function toHttpError(
 @Catch()
 export class JsonErrorFilter implements ExceptionFilter {
   constructor(
-    private readonly maxValueBytes: number,
+    private readonly limits: TxnLimits,
     private readonly logger: Logger,
   ) {}
 
@@ -55,7 +60,7 @@ export class JsonErrorFilter implements ExceptionFilter {
       this.logger.debug({ reqId: request.id }, 'client went away mid-request');
       return;
     }
-    const error = toHttpError(exception, request, this.maxValueBytes);
+    const error = toHttpError(exception, request, this.limits);
     if (error === Errors.internal)
       this.logger.error(
         { err: exception, reqId: request.id },

@@ -1,6 +1,7 @@
 /**
  * Every error the HTTP API answers, with its stable machine code. The body is always
- * `{"error": code, "message": sentence}`.
+ * `{"error": code, "message": sentence}`, followed by the members of `details` for the errors
+ * that carry more (a failed transaction's `failures`).
  */
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -12,10 +13,19 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Readonly<Record<string, string>> = {},
+    details: Readonly<Record<string, unknown>> = {},
   ) {
     super(message);
-    this.body = JSON.stringify({ error: code, message });
+    this.body = JSON.stringify({ error: code, message, ...details });
   }
+}
+
+/** One operation of a failed transaction, as the 409 `txn_failed` body lists it. */
+export interface TxnFailureBody {
+  readonly index: number;
+  readonly key: string;
+  readonly reason: 'precondition_failed' | 'key_exists' | 'key_not_found';
+  readonly revision: number | null;
 }
 
 export const Errors = {
@@ -68,6 +78,20 @@ export const Errors = {
     'the key "_" is reserved for system endpoints',
   ),
   invalidKey: (detail: string) => new HttpError(400, 'invalid_key', detail),
+  invalidTxn: (detail: string) =>
+    new HttpError(
+      400,
+      'invalid_txn',
+      `the transaction body is malformed: ${detail}`,
+    ),
+  /** `error` about one op of a transaction body: its message names the op first. */
+  inTxnOp: (index: number, error: HttpError) =>
+    new HttpError(
+      error.status,
+      error.code,
+      `ops[${index}]: ${error.message}`,
+      error.headers,
+    ),
   badUrl: new HttpError(400, 'bad_url', 'the URL has bad percent-encoding'),
   badRequest: (detail: string) => new HttpError(400, 'bad_request', detail),
   unauthorized: new HttpError(
@@ -92,6 +116,14 @@ export const Errors = {
     'key_exists',
     'the key already holds a value; use PUT to replace it',
   ),
+  txnFailed: (failures: readonly TxnFailureBody[], ops: number) =>
+    new HttpError(
+      409,
+      'txn_failed',
+      `${failures.length} of the ${ops} operations did not meet their condition; nothing was applied`,
+      {},
+      { failures },
+    ),
   preconditionFailed: new HttpError(
     412,
     'precondition_failed',
@@ -108,6 +140,12 @@ export const Errors = {
       414,
       'key_too_long',
       `the key is over the limit of ${limit} bytes of UTF-8`,
+    ),
+  txnBodyTooLarge: (limit: number) =>
+    new HttpError(
+      413,
+      'body_too_large',
+      `the transaction body is over the limit of ${limit} bytes`,
     ),
   unsupportedMediaType: new HttpError(
     415,

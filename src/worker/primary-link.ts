@@ -13,9 +13,15 @@ import {
   PrimaryMessage,
   QueryKind,
   ReplyStatus,
+  TxnResult,
   WriteRequest,
 } from '../protocol';
-import type { Milliseconds, Revision, WriteStatus } from '../store';
+import type {
+  Milliseconds,
+  Revision,
+  TxnOperation,
+  WriteStatus,
+} from '../store';
 import { PendingWrites } from './pending-writes';
 
 /** Called with the primary's answer to a forwarded write. */
@@ -23,6 +29,8 @@ export type WriteCallback = (
   status: WriteStatus | ReplyStatus,
   revision: Revision,
 ) => void;
+/** Called with the primary's answer to a forwarded transaction. */
+export type TxnCallback = (result: TxnResult) => void;
 /**
  * Called with the primary's answer to a strong read: `value` null when the key is absent;
  * `deadline` in ms since the epoch, NO_DEADLINE (0) for none.
@@ -40,13 +48,15 @@ type Handler<T> = (message: T) => void;
  *
  * Writes that arrive in one event-loop turn leave as one Writes message at the end of the turn.
  * When the channel reports itself backed up, nothing more is sent until it drains; the writes
- * wait here, up to `maxPendingWrites`, past which they are refused (503). The worker cannot
+ * wait here, up to `maxPendingWrites`, past which they are refused (503). Transactions leave at
+ * once, each in a message of its own, and count against the same limit. The worker cannot
  * serve without the primary, so it exits when the channel closes.
  */
 @Injectable()
 export class PrimaryLink {
   private nextId = 1;
   private readonly writes: PendingWrites<WriteCallback>;
+  private readonly txns = new Map<number, TxnCallback>();
   private readonly reads = new Map<number, ReadCallback>();
   private readonly queries = new Map<number, (body: unknown) => void>();
   private outgoing: WriteRequest[] = [];
@@ -77,9 +87,9 @@ export class PrimaryLink {
     });
   }
 
-  /** Writes forwarded and not yet answered. */
+  /** Writes and transactions forwarded and not yet answered. */
   get pendingWrites(): number {
-    return this.writes.size;
+    return this.writes.size + this.txns.size;
   }
 
   /** Routes messages of type `type` to `handler` (replication, probes, shutdown). */
@@ -97,13 +107,24 @@ export class PrimaryLink {
    * when too many writes are already waiting.
    */
   write(request: Omit<WriteRequest, 'id'>, done: WriteCallback): boolean {
-    if (this.writes.size >= this.config.maxPendingWrites || !this.channel.open)
-      return false;
+    if (this.full) return false;
     const id = this.nextId;
     if (!this.writes.add(id, done)) return false;
     this.nextId++;
     this.outgoing.push({ ...request, id });
     this.scheduleFlush();
+    return true;
+  }
+
+  /**
+   * Forwards a transaction; `done` gets the primary's answer. Returns false, without
+   * forwarding, when too many writes are already waiting.
+   */
+  transact(ops: TxnOperation[], strong: boolean, done: TxnCallback): boolean {
+    if (this.full) return false;
+    const id = this.nextId++;
+    this.txns.set(id, done);
+    this.send({ type: MessageType.Txn, id, strong, ops });
     return true;
   }
 
@@ -121,6 +142,12 @@ export class PrimaryLink {
       this.queries.set(id, resolve);
       this.send({ type: MessageType.Query, id, kind });
     });
+  }
+
+  private get full(): boolean {
+    return (
+      this.pendingWrites >= this.config.maxPendingWrites || !this.channel.open
+    );
   }
 
   /**
@@ -174,6 +201,12 @@ export class PrimaryLink {
         if (this.unanswered === 0 && this.outgoing.length > 0)
           this.scheduleFlush();
         return;
+      case MessageType.TxnResult: {
+        const done = this.txns.get(message.id);
+        this.txns.delete(message.id);
+        done?.(message);
+        return;
+      }
       case MessageType.ReadResult: {
         const done = this.reads.get(message.id);
         this.reads.delete(message.id);

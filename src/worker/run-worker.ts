@@ -22,6 +22,7 @@ import { PrimaryLink } from './primary-link';
 import { ReadRoute } from './read-route';
 import { ReplicaService } from './replica.service';
 import { requestIdGenerator } from './request-ids';
+import { TxnRoute } from './txn-route';
 import { WorkerMetrics } from './worker-metrics';
 import { WorkerModule } from './worker.module';
 import { WorkerState } from './worker-state';
@@ -46,6 +47,7 @@ export async function runWorker(config: Config): Promise<void> {
     // to get a 414 rather than a 404. Set inside routerOptions: at the top level Fastify 5
     // reads it through a deprecation getter on every request.
     routerOptions: { maxParamLength: 65_535 },
+    // A value's limit; the transaction route sets a larger one of its own (see TxnRoute).
     bodyLimit: config.maxValueBytes,
     // Slow clients: Fastify leaves requestTimeout at 0 (none), and Node checks the header and
     // request deadlines only every 30 s unless told otherwise.
@@ -65,7 +67,7 @@ export async function runWorker(config: Config): Promise<void> {
       error: Error,
       request: FastifyRequest,
       reply: FastifyReply,
-    ) => sendError(reply, toHttpError(error, request, config.maxValueBytes)),
+    ) => sendError(reply, toHttpError(error, request, config)),
     clientErrorHandler: answerClientError,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
@@ -77,12 +79,13 @@ export async function runWorker(config: Config): Promise<void> {
     },
   );
   const logger = app.get<Logger>(LOGGER);
-  app.useGlobalFilters(new JsonErrorFilter(config.maxValueBytes, logger));
+  app.useGlobalFilters(new JsonErrorFilter(config, logger));
   const fastify = app.getHttpAdapter().getInstance();
   installJsonParser(fastify);
   installHooks(fastify, config, app.get(WorkerMetrics));
   app.get(ReadRoute).register(fastify);
   app.get(WriteRoutes).register(fastify);
+  app.get(TxnRoute).register(fastify);
 
   const link = app.get(PrimaryLink);
   const replica = app.get(ReplicaService);

@@ -3,6 +3,7 @@ import { PrimaryLink } from './primary-link';
 import { ReadRoute } from './read-route';
 import { ReplicaService } from './replica.service';
 import { SystemController } from './system.controller';
+import { TxnRoute } from './txn-route';
 import { WorkerMetrics } from './worker-metrics';
 import { WorkerState } from './worker-state';
 import { WriteRoutes } from './write-routes';
@@ -14,6 +15,7 @@ import { WriteRoutes } from './write-routes';
     PrimaryLink,
     ReadRoute,
     ReplicaService,
+    TxnRoute,
     WorkerMetrics,
     WorkerState,
     WriteRoutes,
