@@ -59,6 +59,7 @@ describe('observability', () => {
       'kv_snapshot_transfers_total',
       'kv_snapshot_duration_seconds_count',
       'kv_worker_restarts_total',
+      'kv_log_unwritten_bytes',
       'nodejs_eventloop_lag_p99_seconds',
       'process_resident_memory_bytes',
       'nodejs_heap_size_used_bytes',
