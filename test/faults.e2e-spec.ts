@@ -4,6 +4,7 @@ import {
   KvCluster,
   stopAllClusters,
   waitFor,
+  WorkerStats,
 } from './support/cluster';
 import {
   expectAck,
@@ -239,21 +240,30 @@ describe('worker death: one worker SIGKILLed every 2 s under write load (3 worke
             `only ${killed.length} of ${KILLS} kills in ${KILLS_DEADLINE_MS} ms (${skipped} ticks skipped)`,
           );
         await delay(started + tick * KILL_EVERY_MS - Date.now());
-        let live: number[];
+        let workers: (WorkerStats & { uptimeSeconds: number })[];
         try {
-          live = (await quickStats(kv, 3_000)).workers
-            .filter((w) => w.live)
-            .map((w) => w.pid);
+          workers = (await quickStats(kv, 3_000)).workers as typeof workers;
         } catch {
           skipped++;
           continue;
         }
+        const live = workers.filter((w) => w.live).map((w) => w.pid);
+        // Every other kill takes a worker forked less than 8 s ago, live or still loading, so
+        // that it dies young (under the primary's 10 s) and restart backoff is exercised,
+        // however long workers take to start here. A replacement always comes within the
+        // backoff's 10 s cap, so there is one to wait for.
+        const young = workers
+          .filter((w) => w.uptimeSeconds < 8)
+          .sort((a, b) => a.uptimeSeconds - b.uptimeSeconds)[0];
+        const victim =
+          killed.length % 2 === 0
+            ? live[Math.floor(random() * live.length)]
+            : young?.pid;
         // Always leave a live survivor: restart backoff may hold replacements back.
-        if (live.length < 2) {
+        if (victim === undefined || !live.some((pid) => pid !== victim)) {
           skipped++;
           continue;
         }
-        const victim = live[Math.floor(random() * live.length)]!;
         if (signal(victim, 'SIGKILL')) killed.push(victim);
       }
     };
