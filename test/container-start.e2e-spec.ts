@@ -656,6 +656,7 @@ describe('docker-compose.yml', () => {
   it('keeps the data directory on the named volume kv-data', () => {
     expect(kvService.volumes).toEqual([`kv-data:${VOLUME_PATH}`]);
     expect(Object.keys(at(compose, 'volumes'))).toEqual(['kv-data']);
+    expect(at(compose, 'volumes', 'kv-data', 'name')).toBe('fanout-kv-data');
     expect(at(kvService, 'environment', 'KV_DATA_DIR')).toBe(VOLUME_PATH);
   });
 
@@ -720,7 +721,9 @@ describe('docker-compose.yml', () => {
       expect(at(normalized, 'services', 'kv', 'volumes', 0)).toMatch(
         /^kv-data:\/data(:rw)?$/,
       );
-      expect(Object.keys(at(normalized, 'volumes'))).toEqual(['kv-data']);
+      expect(at(normalized, 'volumes', 'kv-data', 'name')).toBe(
+        'fanout-kv-data',
+      );
     },
   );
 });
