@@ -3,10 +3,11 @@
 # stage holds only the production dependencies and dist/, and runs as the non-root `node` user.
 #
 #   docker build -t fanout-kv .
-#   docker run --rm -p 127.0.0.1:3000:3000 fanout-kv
+#   docker run --rm -p 127.0.0.1:3000:3000 -v fanout-kv-data:/data fanout-kv
 #
-# Settings are environment variables (KV_WORKERS, KV_AUTH_TOKEN, KV_MAX_KEYS, LOG_LEVEL, ...);
-# docker-compose.yml passes them through.
+# Keys persist in /data (KV_DATA_DIR), a volume: name it (-v NAME:/data) to keep them across
+# containers; KV_DATA_DIR= (empty) runs in memory only. Settings are environment variables
+# (KV_WORKERS, KV_AUTH_TOKEN, KV_FSYNC, LOG_LEVEL, ...); docker-compose.yml passes them through.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -23,11 +24,15 @@ FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
-ENV HOST=0.0.0.0 PORT=3000 NODE_ENV=production
+ENV HOST=0.0.0.0 PORT=3000 NODE_ENV=production KV_DATA_DIR=/data
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The data directory belongs to the user the server runs as. It is made before VOLUME: a new
+# named volume starts as a copy of it, owner included.
+RUN mkdir /data && chown node:node /data
+VOLUME /data
 USER node
 EXPOSE 3000
 # No curl in the slim image: node itself asks /_/health (200 once this worker serves).

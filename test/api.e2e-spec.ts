@@ -46,18 +46,18 @@ function encodeEveryByte(key: string): string {
 /**
  * POSTs `key` with a TTL, strongly (every replica has it when the ack arrives), checks it is
  * served until the deadline and that every worker answers 404 right after it. Returns the write's
- * revision and the time the ack arrived.
+ * revision, the time the ack arrived and the TTL it used.
  */
 async function expectExpiresOnTime(
   kv: KvCluster,
   key: string,
-  ttl = 300,
-): Promise<{ revision: number; ackedAt: number }> {
+): Promise<{ revision: number; ackedAt: number; ttl: number }> {
   const path = `/${enc(key)}`;
   const value = '{"ephemeral":true}';
-  // A machine stalled for the whole TTL proves nothing about "served before the deadline":
-  // such an attempt is repeated (the key has expired by then, so POST may create it again).
-  for (let attempt = 1; ; attempt++) {
+  // A machine too busy to answer a GET within the TTL proves nothing about "served before the
+  // deadline": such an attempt is repeated with twice the TTL (the key has expired by then, so
+  // POST may create it again), until the machine keeps up.
+  for (let attempt = 1, ttl = 300; ; attempt++, ttl *= 2) {
     const sentAt = Date.now();
     const revision = expectAck(
       await kv.write('POST', `${path}/${ttl}?consistency=strong`, value),
@@ -87,10 +87,10 @@ async function expectExpiresOnTime(
       expect(head.raw.length).toBe(0);
     }
     expectError(await kv.get(`${path}?consistency=strong`), 404);
-    if (servedInTime > 0) return { revision, ackedAt };
-    if (attempt === 3) {
+    if (servedInTime > 0) return { revision, ackedAt, ttl };
+    if (attempt === 6) {
       throw new Error(
-        `no GET of ${key} was answered within ${ttl} ms in 3 attempts`,
+        `no GET of ${key} was answered within its TTL in 6 attempts (up to ${ttl} ms)`,
       );
     }
   }
@@ -812,15 +812,16 @@ describe('API contract on a default cluster', () => {
         expectAck(await kv.delete(path), `fanout-${i}`);
         times.push(await waitAbsentEverywhere(kv, path));
       }
-      // Each sample includes four HTTP round trips; the budget is generous on purpose (every
-      // sample is already bounded by the 5 s poll).
+      // Each sample includes four HTTP round trips, which a busy machine slows down: the
+      // budget only catches replication that waits for something (a timer, a stall). Every
+      // sample is already bounded by the 5 s poll.
       times.sort((a, b) => a - b);
-      expect(times[Math.floor(times.length / 2)]).toBeLessThan(250);
+      expect(times[Math.floor(times.length / 2)]).toBeLessThan(1_000);
     });
   });
 
   describe('TTL', () => {
-    it('a key POSTed with ttl 300 is served, then 404 on every worker after the deadline', async () => {
+    it('a key POSTed with a TTL is served, then 404 on every worker after the deadline', async () => {
       const { revision } = await expectExpiresOnTime(kv, 'ttl-default-cluster');
       // The primary deletes it (a change of its own), and every replica agrees.
       await waitFor(
@@ -949,8 +950,8 @@ describe('TTL before the primary reaps (KV_TTL_INTERVAL_MS=60000)', () => {
   });
 
   it('POST recreates an expired key (an expired key is absent)', async () => {
-    const { ackedAt } = await expectExpiresOnTime(kv, 'recreated');
-    expect(Date.now()).toBeGreaterThan(ackedAt + 300);
+    const { ackedAt, ttl } = await expectExpiresOnTime(kv, 'recreated');
+    expect(Date.now()).toBeGreaterThan(ackedAt + ttl);
     const revision = expectAck(
       await kv.write('POST', '/recreated', '"back"'),
       'recreated',
@@ -1107,13 +1108,24 @@ describe('strong consistency (KV_RECONCILE_INTERVAL_MS=50)', () => {
     }
     expectError(await kv.get('/strong-never?consistency=strong'), 404);
   });
+});
+
+describe('strong reads between reconciles (KV_RECONCILE_INTERVAL_MS=1000)', () => {
+  let kv: KvCluster;
+
+  beforeAll(async () => {
+    kv = await KvCluster.start({ env: { KV_RECONCILE_INTERVAL_MS: '1000' } });
+  });
+
+  afterAll(() => kv?.shutdown());
 
   it('GET ?consistency=strong answers from the primary while no replica has the write yet', async () => {
     // An eventual write is applied by the primary at once but published to the replicas only at
-    // the next reconcile (50 ms later). A strong read in that window that sees the new value, with
-    // every replica seen still behind it afterwards, can only have come from the primary.
+    // the next reconcile (1 s later). A strong read in that window that sees the new value, with
+    // every replica seen still behind it afterwards, can only have come from the primary. The
+    // longest interval there is leaves a busy machine time for the reads that prove it.
     expectAck(
-      await kv.write('PUT', '/strong-primary?consistency=strong', '"v0"'),
+      await kv.write('PUT', '/strong-primary', '"v0"'),
       'strong-primary',
     );
     const attempts: string[] = [];

@@ -1,18 +1,27 @@
 /**
  * The container's start-up, checked without a Docker engine: the Dockerfile's CMD is run here,
- * on the host, with the image's ENV and the compose file's environment for `kv`, and must
- * serve /_/health and stop with exit code 0 on SIGTERM, as `docker stop` asks it to. The
- * image's HEALTHCHECK command is run against it too. The compose file is checked for its
- * services and profiles, and validated by `docker-compose config` where that binary exists
- * (.ci/run installs it).
+ * on the host, with the image's ENV and the compose file's environment for `kv`, a temporary
+ * directory standing in for the /data volume. It must serve /_/health, stop with exit code 0
+ * on SIGTERM, as `docker stop` asks it to, and find its keys again when started once more on
+ * the same directory. The image's HEALTHCHECK command is run against it too. The compose file
+ * is checked for its services, profiles and settings, and validated by `docker-compose
+ * config` where that binary exists (.ci/run installs it). The monitoring files in deploy/ are
+ * checked against the series a running server exports, and by `promtool` where it exists.
  *
  * Needs a build first: `npm run build && npx jest --config ./test/jest-e2e.json --runInBand
  * test/container-start`.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { get } from 'node:http';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
+import { request } from 'node:http';
 import { AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..');
@@ -125,6 +134,7 @@ function scalar(text: string): Yaml {
     const inner = t.slice(1, -1).trim();
     return inner === '' ? [] : inner.split(',').map((part) => scalar(part));
   }
+  if (t === '{}') return {};
   if (t.startsWith('{') || t.startsWith('|') || t.startsWith('>'))
     throw new Error(`unsupported YAML: ${t}`);
   return t;
@@ -243,23 +253,47 @@ function freePort(): Promise<number> {
 interface Answer {
   status: number;
   body: string;
+  etag: string | undefined;
 }
 
-function httpGet(port: number, path: string): Promise<Answer> {
+function httpCall(
+  port: number,
+  method: 'GET' | 'PUT',
+  path: string,
+  body?: string,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const request = get(
-      { host: '127.0.0.1', port, path, timeout: 2000, agent: false },
+    const call = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        timeout: 5000,
+        agent: false,
+        headers:
+          body === undefined ? {} : { 'content-type': 'application/json' },
+      },
       (res) => {
-        let body = '';
+        let text = '';
         res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text,
+            etag: res.headers.etag,
+          }),
+        );
       },
     );
-    request.on('timeout', () => request.destroy(new Error('timed out')));
-    request.on('error', reject);
+    call.on('timeout', () => call.destroy(new Error('timed out')));
+    call.on('error', reject);
+    call.end(body);
   });
 }
+
+const httpGet = (port: number, path: string) => httpCall(port, 'GET', path);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -304,6 +338,56 @@ function runHealthcheck(command: string[], port: number): number | null {
   }).status;
 }
 
+/** A compose duration such as `15s` or `1m30s`, in milliseconds. */
+function durationMs(text: string): number {
+  const units: Record<string, number> = {
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+  };
+  let total = 0;
+  const rest = text.replace(
+    /(\d+(?:\.\d+)?)(ms|s|m|h)/g,
+    (_all, n: string, unit: string) => {
+      total += Number(n) * units[unit]!;
+      return '';
+    },
+  );
+  if (rest !== '' || text === '') throw new Error(`not a duration: ${text}`);
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PromQL, as far as the checks below need it: the names of the series an expression reads.
+
+const PROMQL_KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset']);
+
+/** Series names in `expr`: identifiers that are not functions, keywords, labels or durations. */
+function seriesNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, '')
+    .replace(/\[[^\]]*\]/g, '')
+    .replace(
+      /\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g,
+      '',
+    );
+  return [...bare.matchAll(/\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()/g)]
+    .map((m) => m[0])
+    .filter((name) => !PROMQL_KEYWORDS.has(name));
+}
+
+/** The names of the series in a Prometheus text exposition. */
+function exposedNames(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const line of text.split('\n')) {
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]/.exec(line);
+    if (match !== null) names.add(match[1]!);
+  }
+  return names;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const stages = readDockerfile(join(ROOT, 'Dockerfile'));
@@ -311,6 +395,111 @@ const runtime = stages.at(-1)!;
 const compose = parseYaml(
   readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'),
 );
+const services = at(compose, 'services') as Record<string, Yaml>;
+const kvService = services.kv as Record<string, Yaml>;
+const health = healthCommand(last(runtime, 'HEALTHCHECK'));
+// Where the image keeps its data, and compose mounts the kv-data volume.
+const VOLUME_PATH = '/data';
+
+/** Every environment variable src/config/config.ts reads: the server's settings. */
+function serverSettings(): string[] {
+  const source = readFileSync(join(ROOT, 'src', 'config', 'config.ts'), 'utf8');
+  const names = new Set<string>();
+  for (const m of source.matchAll(
+    /\benv\.([A-Z][A-Z0-9_]*)|\b(?:int|onOff)\(\s*'([A-Z][A-Z0-9_]*)'/g,
+  ))
+    names.add(m[1] ?? m[2]!);
+  return [...names].sort();
+}
+
+const tempDirs: string[] = [];
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null)
+      child.kill('SIGKILL');
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kv-container-e2e-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+interface Container {
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly exited: Promise<Exit>;
+  output(): string;
+}
+
+/**
+ * Runs the image's CMD here with what the container sees: the image's ENV, then the compose
+ * service's environment as `docker compose up` resolves it with nothing set in the shell, and
+ * `dataDir` standing in for the /data volume. The port is a free one, and two workers keep the
+ * test light on any machine. Resolves once /_/health answers 200.
+ */
+async function startContainer(dataDir: string): Promise<Container> {
+  expect(existsSync(join(ROOT, 'dist', 'main.js'))).toBe(true); // npm run build first
+  const port = await freePort();
+  const [program, ...args] = execForm(last(runtime, 'CMD'));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    ...envOf(runtime),
+  };
+  for (const [name, value] of Object.entries(at(kvService, 'environment')))
+    env[name] = interpolate(value as string);
+  expect(env.HOST).toBe('0.0.0.0');
+  expect(env.KV_DATA_DIR).toBe(VOLUME_PATH);
+  Object.assign(env, {
+    PORT: String(port),
+    KV_WORKERS: '2',
+    KV_DATA_DIR: dataDir,
+  });
+
+  const child = spawn(program === 'node' ? process.execPath : program!, args, {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+
+  // Bound to every interface like in the container; asked through loopback only. A busy
+  // machine may take a while to start it: the deadline is generous.
+  let answer: Answer | undefined;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && child.exitCode === null) {
+    answer = await httpGet(port, '/_/health').catch(() => undefined);
+    if (answer?.status === 200) break;
+    await sleep(100);
+  }
+  if (answer?.status !== 200)
+    throw new Error(`/_/health never answered 200; output:\n${output}`);
+  expect(JSON.parse(answer.body)).toEqual({ status: 'ok' });
+  return { port, child, exited, output: () => output };
+}
+
+/**
+ * Sends SIGTERM, as `docker stop` does, and expects exit code 0 before compose's
+ * stop_grace_period, after which Docker would SIGKILL it.
+ */
+async function stopContainer(container: Container): Promise<void> {
+  container.child.kill('SIGTERM');
+  const grace = durationMs(kvService.stop_grace_period as string);
+  const exit = await exitWithin(container.exited, grace);
+  if (exit === undefined)
+    throw new Error(
+      `no exit within ${grace} ms of SIGTERM; output:\n${container.output()}`,
+    );
+  expect(exit).toEqual({ code: 0, signal: null });
+}
 
 describe('Dockerfile', () => {
   it('builds in one stage and runs dist/ alone, as node, on port 3000, under tini', () => {
@@ -337,110 +526,102 @@ describe('Dockerfile', () => {
     expect(entrypoint.at(-1)).toBe('--');
     expect(runs.some((r) => /apt-get install .*\btini\b/.test(r))).toBe(true);
     expect(execForm(last(runtime, 'CMD'))).toEqual(['node', 'dist/main.js']);
-    expect(healthCommand(last(runtime, 'HEALTHCHECK'))[0]).toBe('node');
+    expect(health[0]).toBe('node');
   });
 
-  describe('its CMD, run on the host with the image ENV and the compose environment', () => {
-    let child: ChildProcess | undefined;
-    let exited: Promise<Exit>;
-    let output = '';
-    let port = 0;
-    const health = healthCommand(last(runtime, 'HEALTHCHECK'));
+  it('keeps its data in /data: made for node before it is declared a volume, and KV_DATA_DIR', () => {
+    expect(envOf(runtime).KV_DATA_DIR).toBe(VOLUME_PATH);
+    const volume = runtime.findIndex(
+      (i) =>
+        i.keyword === 'VOLUME' &&
+        (i.args === VOLUME_PATH || i.args === JSON.stringify([VOLUME_PATH])),
+    );
+    expect(volume).toBeGreaterThan(0);
+    // Docker drops what a RUN changes in a volume once it is declared: the directory and its
+    // owner must come first, and the server must not run as root to write it.
+    const made = runtime.findIndex(
+      (i) =>
+        i.keyword === 'RUN' &&
+        /\bmkdir\b.*\/data\b/.test(i.args) &&
+        /\bchown\s+node(:node)?\s+\/data\b/.test(i.args),
+    );
+    expect(made).toBeGreaterThan(0);
+    expect(made).toBeLessThan(volume);
+    const user = runtime.findLastIndex((i) => i.keyword === 'USER');
+    expect(user).toBeGreaterThan(made);
+  });
 
-    afterAll(() => {
-      if (child?.exitCode === null && child.signalCode === null)
-        child.kill('SIGKILL');
-    });
+  describe('its CMD, run on the host with the image ENV, the compose environment and a data directory', () => {
+    it('serves /_/health, passes the HEALTHCHECK, and exits 0 on SIGTERM within the stop grace period', async () => {
+      const container = await startContainer(tempDir());
+      expect(runHealthcheck(health, container.port)).toBe(0);
 
-    it('serves /_/health, passes the HEALTHCHECK, and exits 0 within 10 s of SIGTERM', async () => {
-      expect(existsSync(join(ROOT, 'dist', 'main.js'))).toBe(true); // npm run build first
-      port = await freePort();
-      const [program, ...args] = execForm(last(runtime, 'CMD'));
-      // What the container sees: the image's ENV, then the compose service's environment as
-      // `docker compose up` resolves it with nothing set in the shell. The port is a free one,
-      // and two workers keep the test light on any machine.
-      const composeEnv = at(compose, 'services', 'kv', 'environment');
-      const env: Record<string, string> = {
-        PATH: process.env.PATH ?? '',
-        ...envOf(runtime),
-      };
-      for (const [name, value] of Object.entries(composeEnv))
-        env[name] = interpolate(value as string);
-      Object.assign(env, { PORT: String(port), KV_WORKERS: '2' });
-      expect(env.HOST).toBe('0.0.0.0');
-
-      child = spawn(program === 'node' ? process.execPath : program!, args, {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const started = child;
-      exited = new Promise((resolve) =>
-        started.on('exit', (code, signal) => resolve({ code, signal })),
-      );
-      started.stdout!.on(
-        'data',
-        (chunk: Buffer) => (output += chunk.toString()),
-      );
-      started.stderr!.on(
-        'data',
-        (chunk: Buffer) => (output += chunk.toString()),
-      );
-
-      // Bound to every interface like in the container; asked through loopback only.
-      let answer: Answer | undefined;
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline && started.exitCode === null) {
-        answer = await httpGet(port, '/_/health').catch(() => undefined);
-        if (answer?.status === 200) break;
-        await sleep(100);
-      }
-      if (answer?.status !== 200)
-        throw new Error(`/_/health never answered 200; output:\n${output}`);
-      expect(JSON.parse(answer.body)).toEqual({ status: 'ok' });
-      expect(runHealthcheck(health, port)).toBe(0);
-
-      const stats = JSON.parse((await httpGet(port, '/_/stats')).body) as {
+      const stats = JSON.parse(
+        (await httpGet(container.port, '/_/stats')).body,
+      ) as {
         workers: Array<{ pid: number }>;
       };
       const workerPids = stats.workers.map((w) => w.pid);
       expect(workerPids).toHaveLength(2);
 
-      started.kill('SIGTERM');
-      const exit = await exitWithin(exited, 10_000);
-      if (exit === undefined)
-        throw new Error(`no exit within 10 s of SIGTERM; output:\n${output}`);
-      expect(exit).toEqual({ code: 0, signal: null });
-
+      await stopContainer(container);
       // The primary waits for its workers: none is left behind.
-      const gone = Date.now() + 2000;
+      const gone = Date.now() + 5000;
       while (workerPids.some(isAlive) && Date.now() < gone) await sleep(50);
       expect(workerPids.filter(isAlive)).toEqual([]);
-      expect(runHealthcheck(health, port)).toBe(1);
-    }, 60_000);
+      expect(runHealthcheck(health, container.port)).toBe(1);
+    }, 120_000);
+
+    it('keeps a key across a restart on the same data directory, as the kv-data volume does', async () => {
+      const dir = tempDir();
+      const first = await startContainer(dir);
+      const put = await httpCall(
+        first.port,
+        'PUT',
+        '/container-restart',
+        '{"kept":true}',
+      );
+      expect(put.status).toBe(200);
+      const { revision } = JSON.parse(put.body) as { revision: number };
+      await stopContainer(first);
+      expect(readdirSync(dir).some((name) => name.endsWith('.aof'))).toBe(true);
+
+      const second = await startContainer(dir);
+      expect(second.output()).toContain('data loaded');
+      const got = await httpCall(
+        second.port,
+        'GET',
+        '/container-restart?consistency=strong',
+      );
+      expect(got).toEqual({
+        status: 200,
+        body: '{"kept":true}',
+        etag: `"${revision}"`,
+      });
+      await stopContainer(second);
+    }, 180_000);
   });
 });
 
 describe('docker-compose.yml', () => {
-  const services = at(compose, 'services') as Record<string, Yaml>;
-
-  it('runs kv by default, k6 under the bench profile and prometheus under monitoring', () => {
-    expect(Object.keys(services).sort()).toEqual(['k6', 'kv', 'prometheus']);
-    const kv = services.kv as Record<string, Yaml>;
-    expect(kv.profiles).toBeUndefined();
-    expect(kv.build).toBe('.');
-    expect(kv.init).toBe('true');
-    expect(kv.restart).toBe('unless-stopped');
-    expect(kv.stop_grace_period).toBe('15s');
+  it('runs kv by default, k6 under the bench profile, prometheus and grafana under monitoring', () => {
+    expect(Object.keys(services).sort()).toEqual([
+      'grafana',
+      'k6',
+      'kv',
+      'prometheus',
+    ]);
+    expect(kvService.profiles).toBeUndefined();
+    expect(kvService.build).toBe('.');
+    expect(kvService.init).toBe('true');
+    expect(kvService.restart).toBe('unless-stopped');
+    expect(kvService.stop_grace_period).toBe('15s');
     // Host port 3000 by default (on the host's loopback unless KV_PUBLISH_ADDRESS says).
-    const ports = (kv.ports as string[]).map((p) => interpolate(p));
+    const ports = (kvService.ports as string[]).map((p) => interpolate(p));
     expect(ports).toHaveLength(1);
     expect(ports[0]).toMatch(/(^|:)3000:3000$/);
     // Compose's health check is the image's own.
-    expect(at(kv, 'healthcheck', 'test')).toEqual([
-      'CMD',
-      ...healthCommand(last(runtime, 'HEALTHCHECK')),
-    ]);
+    expect(at(kvService, 'healthcheck', 'test')).toEqual(['CMD', ...health]);
 
     expect(at(services, 'k6', 'profiles')).toEqual(['bench']);
     expect(at(services, 'k6', 'depends_on', 'kv', 'condition')).toBe(
@@ -456,22 +637,51 @@ describe('docker-compose.yml', () => {
       expect(existsSync(join(ROOT, 'k6', script))).toBe(true);
 
     expect(at(services, 'prometheus', 'profiles')).toEqual(['monitoring']);
-    const mount = (at(services, 'prometheus', 'volumes') as string[]).find(
-      (v) => v.startsWith('./deploy/prometheus.yml:'),
+    expect(at(services, 'prometheus', 'volumes')).toEqual([
+      './deploy/prometheus:/etc/prometheus:ro',
+    ]);
+    expect(at(services, 'grafana', 'profiles')).toEqual(['monitoring']);
+    expect(at(services, 'grafana', 'depends_on')).toEqual(['prometheus']);
+    expect(at(services, 'grafana', 'volumes')).toEqual([
+      './deploy/grafana/provisioning:/etc/grafana/provisioning:ro',
+      './deploy/grafana/dashboards:/etc/grafana/dashboards:ro',
+    ]);
+    // Grafana listens on 3000 in its container; on the host it takes 3001, beside kv.
+    const grafanaPorts = (at(services, 'grafana', 'ports') as string[]).map(
+      (p) => interpolate(p),
     );
-    expect(mount).toBe(
-      './deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro',
-    );
+    expect(grafanaPorts).toEqual(['127.0.0.1:3001:3000']);
   });
 
-  it('has Prometheus scrape kv:3000 at /_/metrics', () => {
-    const prometheus = parseYaml(
-      readFileSync(join(ROOT, 'deploy', 'prometheus.yml'), 'utf8'),
-    );
-    const jobs = at(prometheus, 'scrape_configs') as Yaml[];
-    expect(jobs).toHaveLength(1);
-    expect(at(jobs[0]!, 'metrics_path')).toBe('/_/metrics');
-    expect(at(jobs[0]!, 'static_configs', 0, 'targets')).toEqual(['kv:3000']);
+  it('keeps the data directory on the named volume kv-data', () => {
+    expect(kvService.volumes).toEqual([`kv-data:${VOLUME_PATH}`]);
+    expect(Object.keys(at(compose, 'volumes'))).toEqual(['kv-data']);
+    expect(at(compose, 'volumes', 'kv-data', 'name')).toBe('fanout-kv-data');
+    expect(at(kvService, 'environment', 'KV_DATA_DIR')).toBe(VOLUME_PATH);
+  });
+
+  it('passes every server setting through from the shell, but where it listens and keeps data', () => {
+    const environment = at(kvService, 'environment') as Record<string, string>;
+    const settings = serverSettings();
+    expect(settings.length).toBeGreaterThanOrEqual(25);
+    expect(Object.keys(environment).sort()).toEqual(settings);
+    const fixed = { HOST: '0.0.0.0', PORT: '3000', KV_DATA_DIR: VOLUME_PATH };
+    for (const name of settings) {
+      if (name in fixed)
+        expect([name, environment[name]]).toEqual([
+          name,
+          fixed[name as keyof typeof fixed],
+        ]);
+      else expect(environment[name]).toMatch(new RegExp(`^\\$\\{${name}:-`));
+    }
+    // With nothing set in the shell, every passed setting is the server's own default, but
+    // the log level, which compose sets to info.
+    const resolved = Object.entries(environment)
+      .filter(([name]) => !(name in fixed))
+      .map(([name, value]) => [name, interpolate(value)]);
+    expect(resolved.filter(([, value]) => value !== '')).toEqual([
+      ['LOG_LEVEL', 'info'],
+    ]);
   });
 
   const composeBinary = spawnSync('docker-compose', ['version'], {
@@ -483,7 +693,7 @@ describe('docker-compose.yml', () => {
 
   (haveCompose ? it : it.skip)(
     haveCompose
-      ? 'is valid for `docker-compose config -q`, profiles and health condition included'
+      ? 'is valid for `docker-compose config -q`, profiles, volume and health condition included'
       : 'is valid for `docker-compose config -q` (SKIPPED: no docker-compose binary here; .ci/run installs it)',
     () => {
       const quiet = runCompose('config', '-q');
@@ -495,18 +705,159 @@ describe('docker-compose.yml', () => {
         'bench',
         'monitoring',
       ]);
-      // The normalized output: the profiles and the health condition survived validation.
+      // The normalized output: the profiles, the volume and the health condition survived.
       const normalized = parseYaml(runCompose('config').stdout);
       expect(at(normalized, 'services', 'k6', 'profiles')).toEqual(['bench']);
-      expect(at(normalized, 'services', 'prometheus', 'profiles')).toEqual([
-        'monitoring',
-      ]);
+      for (const service of ['prometheus', 'grafana'])
+        expect(at(normalized, 'services', service, 'profiles')).toEqual([
+          'monitoring',
+        ]);
       expect(
         (at(normalized, 'services', 'kv') as Record<string, Yaml>).profiles,
       ).toBeUndefined();
       expect(
         at(normalized, 'services', 'k6', 'depends_on', 'kv', 'condition'),
       ).toBe('service_healthy');
+      expect(at(normalized, 'services', 'kv', 'volumes', 0)).toMatch(
+        /^kv-data:\/data(:rw)?$/,
+      );
+      expect(at(normalized, 'volumes', 'kv-data', 'name')).toBe(
+        'fanout-kv-data',
+      );
+    },
+  );
+});
+
+describe('deploy/', () => {
+  const promDir = join(ROOT, 'deploy', 'prometheus');
+  const prometheus = parseYaml(
+    readFileSync(join(promDir, 'prometheus.yml'), 'utf8'),
+  );
+  const alertsFile = at(prometheus, 'rule_files', 0) as string;
+  const alerts = parseYaml(readFileSync(join(promDir, alertsFile), 'utf8'));
+  const rules = (at(alerts, 'groups') as Yaml[]).flatMap(
+    (group) => at(group, 'rules') as Array<Record<string, Yaml>>,
+  );
+  const grafanaDir = join(ROOT, 'deploy', 'grafana');
+  const datasources = parseYaml(
+    readFileSync(
+      join(grafanaDir, 'provisioning', 'datasources', 'prometheus.yml'),
+      'utf8',
+    ),
+  );
+  const providers = parseYaml(
+    readFileSync(
+      join(grafanaDir, 'provisioning', 'dashboards', 'fanout-kv.yml'),
+      'utf8',
+    ),
+  );
+  const dashboard = JSON.parse(
+    readFileSync(join(grafanaDir, 'dashboards', 'fanout-kv.json'), 'utf8'),
+  ) as {
+    uid: string;
+    panels: Array<{
+      id: number;
+      type: string;
+      datasource?: { type: string; uid: string };
+      targets?: Array<{ expr: string; datasource: { uid: string } }>;
+    }>;
+  };
+  const queries = dashboard.panels.flatMap((panel) =>
+    (panel.targets ?? []).map((target) => target.expr),
+  );
+
+  it('has Prometheus scrape kv:3000 at /_/metrics and load the alert rules beside it', () => {
+    const jobs = at(prometheus, 'scrape_configs') as Yaml[];
+    expect(jobs).toHaveLength(1);
+    expect(at(jobs[0]!, 'job_name')).toBe('fanout-kv');
+    expect(at(jobs[0]!, 'metrics_path')).toBe('/_/metrics');
+    expect(at(jobs[0]!, 'static_configs', 0, 'targets')).toEqual(['kv:3000']);
+    expect(at(prometheus, 'rule_files')).toEqual(['alerts.yml']);
+  });
+
+  it('has alert rules with an expression, a severity, a summary and a description each', () => {
+    expect(rules.length).toBeGreaterThanOrEqual(8);
+    const names = rules.map((rule) => rule.alert);
+    expect(new Set(names).size).toBe(names.length);
+    for (const rule of rules) {
+      expect(rule.alert).toMatch(/^FanoutKv[A-Za-z0-9]+$/);
+      expect(typeof rule.expr).toBe('string');
+      expect(['warning', 'critical']).toContain(at(rule, 'labels', 'severity'));
+      expect(typeof at(rule, 'annotations', 'summary')).toBe('string');
+      expect(typeof at(rule, 'annotations', 'description')).toBe('string');
+    }
+  });
+
+  it('provisions Grafana with the Prometheus service and the fanout-kv dashboard', () => {
+    const source = at(datasources, 'datasources', 0);
+    expect(at(source, 'type')).toBe('prometheus');
+    expect(at(source, 'url')).toBe('http://prometheus:9090');
+    const uid = at(source, 'uid');
+    const provider = at(providers, 'providers', 0);
+    expect(at(provider, 'type')).toBe('file');
+    // The provider reads the folder compose mounts deploy/grafana/dashboards at.
+    expect(at(services, 'grafana', 'volumes')).toContain(
+      `./deploy/grafana/dashboards:${at(provider, 'options', 'path') as string}:ro`,
+    );
+    expect(dashboard.uid).toBe('fanout-kv');
+    const ids = dashboard.panels.map((panel) => panel.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const graphs = dashboard.panels.filter((panel) => panel.type !== 'row');
+    expect(graphs.length).toBeGreaterThanOrEqual(10);
+    for (const panel of graphs) {
+      expect(panel.datasource?.uid).toBe(uid);
+      expect(panel.targets?.length).toBeGreaterThan(0);
+      for (const target of panel.targets!)
+        expect(target.datasource.uid).toBe(uid);
+    }
+  });
+
+  it('alerts on and charts only series the server exports', async () => {
+    const container = await startContainer(tempDir());
+    // A write and a read, so that the labelled series have a child.
+    expect(
+      (await httpCall(container.port, 'PUT', '/container-metrics', '1')).status,
+    ).toBe(200);
+    expect((await httpGet(container.port, '/container-metrics')).status).toBe(
+      200,
+    );
+    const metrics = await httpGet(container.port, '/_/metrics');
+    expect(metrics.status).toBe(200);
+    await stopContainer(container);
+    // `up` is Prometheus's own, for each target it scrapes.
+    const exported = new Set([...exposedNames(metrics.body), 'up']);
+    const used = [...rules.map((rule) => rule.expr as string), ...queries];
+    const unknown = used.flatMap((expr) =>
+      seriesNames(expr)
+        .filter((name) => !exported.has(name))
+        .map((name) => `${name} in ${expr}`),
+    );
+    expect(unknown).toEqual([]);
+    // The check reads something: most of what the server exports of its own is used.
+    const usedNames = new Set(used.flatMap(seriesNames));
+    expect(
+      [...exported].filter((n) => n.startsWith('kv_') && usedNames.has(n))
+        .length,
+    ).toBeGreaterThanOrEqual(12);
+  }, 120_000);
+
+  const promtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' });
+  const havePromtool = promtool.error === undefined;
+  (havePromtool ? it : it.skip)(
+    havePromtool
+      ? 'passes `promtool check config` (the rules included)'
+      : 'passes `promtool check config` (SKIPPED: no promtool here; apt-get install prometheus)',
+    () => {
+      const check = spawnSync(
+        'promtool',
+        ['check', 'config', join(promDir, 'prometheus.yml')],
+        { encoding: 'utf8' },
+      );
+      expect({
+        status: check.status,
+        output: check.stdout + check.stderr,
+      }).toMatchObject({ status: 0 });
+      expect(check.stdout).toContain(`${rules.length} rules found`);
     },
   );
 });

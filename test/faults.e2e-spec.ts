@@ -4,6 +4,7 @@ import {
   KvCluster,
   stopAllClusters,
   waitFor,
+  WorkerStats,
 } from './support/cluster';
 import {
   expectAck,
@@ -154,7 +155,7 @@ function logLines(kv: KvCluster, msg: string): Record<string, unknown>[] {
 
 // =============================================================================================
 
-describe('worker death: one worker SIGKILLed every 2 s under write load (3 workers)', () => {
+describe('worker death: one worker SIGKILLed every 2 s under write load (3 workers), 6 times', () => {
   let kv: KvCluster;
 
   beforeAll(async () => {
@@ -167,8 +168,11 @@ describe('worker death: one worker SIGKILLed every 2 s under write load (3 worke
   });
 
   it('loses no acknowledged write; survivors keep serving; every worker converges on the primary', async () => {
-    const DURATION_MS = 20_000;
+    const KILLS = 6;
     const KILL_EVERY_MS = 2_000;
+    // Kills wait while fewer than two workers are live, which takes longer on a busy machine:
+    // the run lasts until KILLS kills, within a generous deadline, not for a fixed time.
+    const KILLS_DEADLINE_MS = 120_000;
     const WRITERS = 8;
     const primaryPid = kv.pid;
     expect(await kv.waitAllLive()).toHaveLength(3);
@@ -230,23 +234,36 @@ describe('worker death: one worker SIGKILLed every 2 s under write load (3 worke
     const random = seededRandom(0x5eed);
     const killer = async (): Promise<void> => {
       const started = Date.now();
-      for (let tick = 1; tick * KILL_EVERY_MS <= DURATION_MS; tick++) {
+      for (let tick = 1; killed.length < KILLS; tick++) {
+        if (tick * KILL_EVERY_MS > KILLS_DEADLINE_MS)
+          throw new Error(
+            `only ${killed.length} of ${KILLS} kills in ${KILLS_DEADLINE_MS} ms (${skipped} ticks skipped)`,
+          );
         await delay(started + tick * KILL_EVERY_MS - Date.now());
-        let live: number[];
+        let workers: (WorkerStats & { uptimeSeconds: number })[];
         try {
-          live = (await quickStats(kv, 3_000)).workers
-            .filter((w) => w.live)
-            .map((w) => w.pid);
+          workers = (await quickStats(kv, 3_000)).workers as typeof workers;
         } catch {
           skipped++;
           continue;
         }
+        const live = workers.filter((w) => w.live).map((w) => w.pid);
+        // Every other kill takes a worker forked less than 8 s ago, live or still loading, so
+        // that it dies young (under the primary's 10 s) and restart backoff is exercised,
+        // however long workers take to start here. A replacement always comes within the
+        // backoff's 10 s cap, so there is one to wait for.
+        const young = workers
+          .filter((w) => w.uptimeSeconds < 8)
+          .sort((a, b) => a.uptimeSeconds - b.uptimeSeconds)[0];
+        const victim =
+          killed.length % 2 === 0
+            ? live[Math.floor(random() * live.length)]
+            : young?.pid;
         // Always leave a live survivor: restart backoff may hold replacements back.
-        if (live.length < 2) {
+        if (victim === undefined || !live.some((pid) => pid !== victim)) {
           skipped++;
           continue;
         }
-        const victim = live[Math.floor(random() * live.length)]!;
         if (signal(victim, 'SIGKILL')) killed.push(victim);
       }
     };
@@ -266,7 +283,7 @@ describe('worker death: one worker SIGKILLed every 2 s under write load (3 worke
     expect(kv.exit).toBeUndefined();
     expect(kv.pid).toBe(primaryPid);
     expect(isAlive(primaryPid)).toBe(true);
-    expect(killed.length).toBeGreaterThanOrEqual(5);
+    expect(killed).toHaveLength(KILLS);
     expect([...statuses.keys()]).toEqual([]);
 
     // Survivors kept serving: writes were acknowledged all along the run.
@@ -285,7 +302,7 @@ describe('worker death: one worker SIGKILLed every 2 s under write load (3 worke
     }
 
     // Backoff caps at 10 s: every worker is back, none of the killed pids.
-    const pids = await kv.waitAllLive(30_000);
+    const pids = await kv.waitAllLive(60_000);
     expect(pids).toHaveLength(3);
     for (const pid of killed) {
       expect(pids).not.toContain(pid);
@@ -341,8 +358,9 @@ describe('worker death: one worker SIGKILLed every 2 s under write load (3 worke
       digestsCompared: digest.workers.length,
     });
     expect([...lost].slice(0, 20)).toEqual([]);
-    expect(maxGapMs).toBeLessThan(3_000);
-  }, 120_000);
+    // No stall of the whole cluster: below the writers' 5 s request timeout.
+    expect(maxGapMs).toBeLessThan(4_000);
+  }, 300_000);
 });
 
 // =============================================================================================
@@ -423,7 +441,8 @@ describe('a stalled (SIGSTOPped) worker', () => {
         const error = expectError(response, 503);
         expect(error.error).toBe('not_confirmed');
         expect(elapsed).toBeGreaterThanOrEqual(STRONG_TIMEOUT_MS - 50);
-        expect(elapsed).toBeLessThan(STRONG_TIMEOUT_MS + 1_500);
+        // Answered at the timeout, not held for the request's own 10 s.
+        expect(elapsed).toBeLessThan(STRONG_TIMEOUT_MS + 4_500);
         notConfirmed++;
         const revision = Number(/revision (\d+)/.exec(error.message)?.[1]);
         expectValue(
@@ -467,11 +486,12 @@ describe('a stalled (SIGSTOPped) worker', () => {
       );
       expect(hung).toBeLessThan(8);
 
-      // Eventual writes go on at full speed until the primary gives up on the victim.
+      // Eventual writes go on at full speed until the primary gives up on the victim, however
+      // many writes a second this machine manages.
       const pad = 'v'.repeat(Math.max(0, valueBytes - 40));
       let writesWhileStalled = 0;
       let slowest = 0;
-      const deadline = Date.now() + 40_000;
+      const deadline = Date.now() + 150_000;
       await Promise.all(
         lanes.map(async (lane, l) => {
           for (let j = 0; isAlive(victim) && Date.now() < deadline; j++) {
@@ -488,8 +508,9 @@ describe('a stalled (SIGSTOPped) worker', () => {
       );
       expect(isAlive(victim)).toBe(false);
       forgetStopped(victim);
-      // Eventual writes never waited for the stopped replica.
-      expect(slowest).toBeLessThan(1_000);
+      // Eventual writes never waited for the stopped replica (which answers nothing until it is
+      // recycled): each was answered well within its 10 s timeout, even on a busy machine.
+      expect(slowest).toBeLessThan(5_000);
 
       // The primary logged why (its log may reach us a moment later).
       let reasons: unknown[] = [];
@@ -500,7 +521,7 @@ describe('a stalled (SIGSTOPped) worker', () => {
             .map((line) => line.reason);
           return reasons.length > 0;
         },
-        5_000,
+        15_000,
         'the recycle log line',
       );
       expect(reasons).toEqual([expectedReason]);
@@ -512,7 +533,7 @@ describe('a stalled (SIGSTOPped) worker', () => {
           s.workers.every((w) => w.live) &&
           s.workers.some((w) => w.pid === survivor) &&
           !s.workers.some((w) => w.pid === victim),
-        30_000,
+        60_000,
         'a live replacement for the recycled worker',
       );
       const replacement = stats.workers.find((w) => w.pid !== survivor)!.pid;
@@ -521,16 +542,15 @@ describe('a stalled (SIGSTOPped) worker', () => {
         valueBytes > 10_000 ? 10 : MAX_LAG,
       );
 
-      // With every replica live again, strong writes are confirmed, well within the timeout.
+      // With every replica live again, strong writes are confirmed: 200, not 503 not_confirmed
+      // at the timeout.
       const key = `${label}-strong-after`;
       const value = '"confirmed"';
-      const sent = Date.now();
       const response = await kv.write(
         'PUT',
         `/${key}?consistency=strong`,
         value,
       );
-      expect(Date.now() - sent).toBeLessThan(STRONG_TIMEOUT_MS);
       acked.set(key, { value, revision: expectAck(response, key) });
       return {
         acked,
@@ -592,7 +612,7 @@ describe('a stalled (SIGSTOPped) worker', () => {
     });
     expect(lost.slice(0, 20)).toEqual([]);
     expect(rssAfter - rssBefore).toBeLessThan(200 * 1_048_576);
-  }, 90_000);
+  }, 300_000);
 
   it('a stalled worker whose backlog passes KV_MAX_REPLICA_BACKLOG_BYTES is recycled before it lags KV_MAX_REPLICA_LAG', async () => {
     const [first, second] = (await kv.waitAllLive()) as [number, number];
@@ -619,7 +639,7 @@ describe('a stalled (SIGSTOPped) worker', () => {
       replacement: result.replacement,
     });
     expect(lost.slice(0, 20)).toEqual([]);
-  }, 90_000);
+  }, 300_000);
 });
 
 // =============================================================================================
@@ -648,11 +668,11 @@ describe('KV_MAX_REPLICA_BACKLOG_BYTES=1048576 (its minimum) with healthy worker
       .then((r) => r.status)
       .catch((error: Error) => error.message);
     expect(status).toBe(200);
-    expect((await kv.waitAllLive(10_000)).sort()).toEqual([...pids].sort());
+    expect((await kv.waitAllLive(30_000)).sort()).toEqual([...pids].sort());
     expect(
       logLines(kv, 'recycling a worker whose replica fell behind'),
     ).toEqual([]);
-  }, 30_000);
+  }, 60_000);
 });
 
 // =============================================================================================
@@ -754,7 +774,7 @@ describe('snapshot race: a replacement bootstraps 50k keys while writes go on', 
     try {
       await waitFor(
         () => ackTimes.length >= 200,
-        15_000,
+        60_000,
         'writes before the kill',
       );
       killedAt = Date.now();
@@ -765,7 +785,7 @@ describe('snapshot race: a replacement bootstraps 50k keys while writes go on', 
           s.workers.length === 2 &&
           s.workers.every((w) => w.live) &&
           !s.workers.some((w) => w.pid === victim),
-        30_000,
+        60_000,
         'a live replacement',
       );
       liveAt = Date.now();
@@ -908,7 +928,7 @@ describe('snapshot race: a replacement bootstraps 50k keys while writes go on', 
     });
     expect(stale.slice(0, 20)).toEqual([]);
     expect(lost.slice(0, 20)).toEqual([]);
-  }, 120_000);
+  }, 240_000);
 });
 
 // =============================================================================================
@@ -923,15 +943,30 @@ describe('read ordering and contended writes (2 workers)', () => {
   afterAll(() => kv?.shutdown());
 
   it('monotonic reads: one keep-alive connection never reads a key going backwards', async () => {
+    // Enough of each to mean something. The writer goes on until every reader has them,
+    // however fast this machine is, within a generous deadline.
+    const MIN_WRITES = 100;
+    const MIN_READS = 150;
+    const MIN_DISTINCT = 15;
+    const DEADLINE_MS = 90_000;
     const pids = await kv.waitAllLive();
     const readers = [...(await pinOnePerWorker(kv, pids)).values()];
     const strongReader = await pinConnection(kv, () => true);
     let writing = true;
     let written = 0;
+    const progress = [...readers, strongReader].map(() => ({
+      reads: 0,
+      distinct: new Set<number>(),
+    }));
+    const enough = (): boolean =>
+      written >= MIN_WRITES &&
+      progress.every(
+        (p) => p.reads >= MIN_READS && p.distinct.size >= MIN_DISTINCT,
+      );
     const writer = async (): Promise<void> => {
-      const until = Date.now() + 3_000;
+      const deadline = Date.now() + DEADLINE_MS;
       try {
-        for (let n = 1; Date.now() < until; n++) {
+        for (let n = 1; !enough() && Date.now() < deadline; n++) {
           expectAck(await kv.write('PUT', '/mono', String(n)), 'mono');
           written = n;
         }
@@ -943,14 +978,13 @@ describe('read ordering and contended writes (2 workers)', () => {
     const read = async (
       connection: KeepAliveConnection,
       query: string,
-    ): Promise<{ reads: number; distinct: number }> => {
+      seen: { reads: number; distinct: Set<number> },
+    ): Promise<void> => {
       let last = 0;
       let lastRevision = 0;
-      let reads = 0;
-      const seen = new Set<number>();
       while (writing) {
         const response = await connection.get(`/mono${query}`);
-        reads++;
+        seen.reads++;
         if (response.status === 404 && last === 0) continue;
         const value = Number(response.body);
         const revision = etagRevision(response);
@@ -966,30 +1000,29 @@ describe('read ordering and contended writes (2 workers)', () => {
         }
         last = value;
         lastRevision = revision;
-        seen.add(value);
+        seen.distinct.add(value);
       }
-      return { reads, distinct: seen.size };
     };
     try {
-      const [, ...results] = await Promise.all([
+      await Promise.all([
         writer(),
-        ...readers.map((connection) => read(connection, '')),
-        read(strongReader, '?consistency=strong'),
+        ...readers.map((connection, i) => read(connection, '', progress[i]!)),
+        read(strongReader, '?consistency=strong', progress.at(-1)!),
       ]);
       for (const connection of [...readers, strongReader])
         expect(connection.socketsOpened).toBe(1);
       summary('monotonic-reads', {
         writesAcknowledged: written,
         writesLost: 0,
-        readsPerConnection: results.map((r) => r.reads).join('/'),
-        distinctValuesSeen: results.map((r) => r.distinct).join('/'),
+        readsPerConnection: progress.map((p) => p.reads).join('/'),
+        distinctValuesSeen: progress.map((p) => p.distinct.size).join('/'),
         backwardsReads: backwards.length,
       });
       expect(backwards.slice(0, 20)).toEqual([]);
-      expect(written).toBeGreaterThan(50);
-      for (const result of results) {
-        expect(result.reads).toBeGreaterThan(100);
-        expect(result.distinct).toBeGreaterThan(10);
+      expect(written).toBeGreaterThanOrEqual(MIN_WRITES);
+      for (const p of progress) {
+        expect(p.reads).toBeGreaterThanOrEqual(MIN_READS);
+        expect(p.distinct.size).toBeGreaterThanOrEqual(MIN_DISTINCT);
       }
       // The last write is served everywhere once it has propagated.
       await waitFor(
@@ -1003,7 +1036,7 @@ describe('read ordering and contended writes (2 workers)', () => {
     } finally {
       closeAll([...readers, strongReader]);
     }
-  }, 30_000);
+  }, 120_000);
 
   it.each([
     ['eventual', ''],
@@ -1479,7 +1512,7 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
       'G',
       `ET /slow-headers HTTP/1.1\r\nHost: x\r\nX-Slow: ${'s'.repeat(200)}\r\n\r\n`,
       false,
-      1_000 + 1_000 + 2_000,
+      1_000 + 1_000 + 4_000,
     );
     try {
       const p99 = percentile(run.latencies, 99);
@@ -1491,9 +1524,12 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
         maxSlowClosedAfterMs: run.maxEndedMs,
         responses: JSON.stringify(Object.fromEntries(run.statuses)),
       });
-      expect(p99).toBeLessThan(50);
-      // KV_HEADERS_TIMEOUT_MS=1000, checked every second by Node: 2 s, plus a margin.
-      expect(run.maxEndedMs).toBeLessThan(1_000 + 1_000 + 2_000);
+      // Held up by the slow clients, a request would wait for their 1 s timeout; a busy
+      // machine alone does not come near that.
+      expect(p99).toBeLessThan(500);
+      // KV_HEADERS_TIMEOUT_MS=1000, checked every second by Node: 2 s, plus a margin for a busy
+      // machine.
+      expect(run.maxEndedMs).toBeLessThan(1_000 + 1_000 + 4_000);
       expect([...run.statuses.keys()]).toEqual([
         'HTTP/1.1 408 Request Timeout',
       ]);
@@ -1507,7 +1543,7 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
       run.destroy();
     }
     rejected += 500;
-  }, 30_000);
+  }, 60_000);
 
   it('200 clients dribbling a PUT body: each is closed within requestTimeout + margin and nothing is stored', async () => {
     const before = await revision();
@@ -1516,7 +1552,7 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
       `PUT /slow-body HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n"`,
       `${'b'.repeat(398)}"`,
       false,
-      2_000 + 1_000 + 2_000,
+      2_000 + 1_000 + 4_000,
     );
     try {
       summary('slow-body', {
@@ -1526,8 +1562,8 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
         maxSlowClosedAfterMs: run.maxEndedMs,
         responses: JSON.stringify(Object.fromEntries(run.statuses)),
       });
-      expect(percentile(run.latencies, 99)).toBeLessThan(50);
-      expect(run.maxEndedMs).toBeLessThan(2_000 + 1_000 + 2_000);
+      expect(percentile(run.latencies, 99)).toBeLessThan(500);
+      expect(run.maxEndedMs).toBeLessThan(2_000 + 1_000 + 4_000);
       expect([...run.statuses.keys()]).toEqual([
         'HTTP/1.1 408 Request Timeout',
       ]);
@@ -1537,7 +1573,7 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
     await expectAbsent('slow-body');
     expect(await revision()).toBe(before);
     rejected += 200;
-  }, 30_000);
+  }, 60_000);
 
   // KNOWN SERVER BUG (see the report): after the 408, answerClientError() (src/worker/run-worker.ts)
   // only ends its side of the socket; Node's HTTP server sockets are allowHalfOpen, so a client
@@ -1548,7 +1584,7 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
       'G',
       `ET /slow-half HTTP/1.1\r\nHost: x\r\nX-Slow: ${'s'.repeat(200)}\r\n\r\n`,
       true,
-      1_000 + 1_000 + 2_000,
+      1_000 + 1_000 + 4_000,
     );
     try {
       expect([...run.statuses.keys()]).toEqual([
@@ -1562,7 +1598,7 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
     } finally {
       run.destroy();
     }
-  }, 30_000);
+  }, 60_000);
 
   // KNOWN SERVER BUG (see the report): a client that goes away in the middle of a body makes
   // Fastify reject the request with "aborted" (ECONNRESET); toHttpError()

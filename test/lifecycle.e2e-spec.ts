@@ -107,7 +107,7 @@ describe('a SIGKILLed worker', () => {
     };
     const writers = [writer(0), writer(1), deleter()];
     try {
-      await waitFor(() => acked.size >= 30, 10_000, 'writes before the kill');
+      await waitFor(() => acked.size >= 30, 30_000, 'writes before the kill');
       const ackedBeforeKill = acked.size;
 
       process.kill(victim, 'SIGKILL');
@@ -129,7 +129,7 @@ describe('a SIGKILLed worker', () => {
             replacement !== undefined
           );
         },
-        20_000,
+        60_000,
         'a live replacement worker',
         25,
       );
@@ -139,7 +139,7 @@ describe('a SIGKILLed worker', () => {
       const ackedAtReplacement = acked.size;
       await waitFor(
         () => acked.size >= ackedAtReplacement + 30,
-        10_000,
+        30_000,
         'writes after the replacement',
       );
       writing = false;
@@ -200,7 +200,7 @@ describe('a SIGKILLed worker', () => {
       writing = false;
       await Promise.all(writers);
     }
-  });
+  }, 240_000);
 });
 
 describe.each(['SIGTERM', 'SIGINT'] as const)('%s to the primary', (signal) => {
@@ -232,15 +232,15 @@ describe('SIGKILL of the primary', () => {
 
     kv.stopRequested = true;
     process.kill(kv.pid, 'SIGKILL');
-    const exit = await kv.waitExit(5_000);
+    const exit = await kv.waitExit(10_000);
     expect(exit.signal).toBe('SIGKILL');
 
     await waitFor(
       () => workers.every((pid) => !isAlive(pid)),
-      5_000,
+      10_000,
       'every worker to exit',
     );
-    await waitFor(() => refused(kv.port), 5_000, 'the port to stop answering');
+    await waitFor(() => refused(kv.port), 10_000, 'the port to stop answering');
     // And it stays that way.
     for (let i = 0; i < 5; i++) expect(await refused(kv.port)).toBe(true);
   });

@@ -59,6 +59,7 @@ describe('observability', () => {
       'kv_snapshot_transfers_total',
       'kv_snapshot_duration_seconds_count',
       'kv_worker_restarts_total',
+      'kv_log_unwritten_bytes',
       'nodejs_eventloop_lag_p99_seconds',
       'process_resident_memory_bytes',
       'nodejs_heap_size_used_bytes',
@@ -219,5 +220,68 @@ describe('observability', () => {
     });
     // Dozens of requests were served above; none of them left a log line.
     expect(logged.length).toBeLessThan(30);
+  });
+});
+
+describe('logs', () => {
+  afterAll(stopAllClusters);
+
+  const servingLine = (kv: KvCluster): string =>
+    `fanout-kv serving on http://127.0.0.1:${kv.port}`;
+
+  it('are JSON lines when stdout is not a terminal, with the serving URL once', async () => {
+    const kv = await KvCluster.start({ workers: 2 });
+    await waitFor(
+      () => kv.logs().includes(servingLine(kv)),
+      10_000,
+      'the serving URL in the log',
+    );
+    const lines = kv
+      .logs()
+      .split('\n')
+      .filter((line) => line !== '');
+    for (const line of lines) expect(line).toMatch(/^\{.*\}$/);
+    const serving = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((record) => record.msg === servingLine(kv));
+    expect(serving).toEqual([
+      expect.objectContaining({
+        level: 30,
+        role: 'primary',
+        pid: kv.pid,
+        port: kv.port,
+        workers: 2,
+      }),
+    ]);
+    await kv.shutdown();
+  });
+
+  it('are readable lines with KV_LOG_FORMAT=pretty', async () => {
+    const kv = await KvCluster.start({
+      workers: 2,
+      env: { KV_LOG_FORMAT: 'pretty' },
+    });
+    await waitFor(
+      () => kv.logs().includes(servingLine(kv)),
+      10_000,
+      'the serving URL in the log',
+    );
+    const lines = kv
+      .logs()
+      .split('\n')
+      .filter((line) => line !== '');
+    for (const line of lines)
+      expect(line).toMatch(
+        /^\d\d:\d\d:\d\d\.\d{3} (INFO |WARN ) (primary|worker)\[\d+\] \S/,
+      );
+    expect(
+      lines.filter((line) =>
+        line.includes(`primary[${kv.pid}] ${servingLine(kv)} host=127.0.0.1`),
+      ),
+    ).toHaveLength(1);
+    expect(
+      lines.some((line) => / worker listening revision=\d+$/.test(line)),
+    ).toBe(true);
+    await kv.shutdown();
   });
 });

@@ -1,6 +1,7 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import pino, { Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Config } from './config';
+import { createLogger } from './logger';
 
 /** Injection token of the frozen {@link Config}. */
 export const CONFIG = Symbol('Config');
@@ -8,17 +9,14 @@ export const CONFIG = Symbol('Config');
 export const LOGGER = Symbol('Logger');
 
 /**
- * Provides the {@link Config} that `main.ts` read once, and a JSON logger tagged with the
- * process's role and pid.
+ * Provides the {@link Config} that `main.ts` read once, and the process's logger (see
+ * {@link createLogger}).
  */
 @Global()
 @Module({})
 export class ConfigModule {
   static register(config: Config, role: 'primary' | 'worker'): DynamicModule {
-    const logger: Logger = pino({
-      level: config.logLevel,
-      base: { role, pid: process.pid },
-    });
+    const logger: Logger = createLogger(config, role);
     return {
       module: ConfigModule,
       providers: [

@@ -12,6 +12,7 @@ describe('loadConfig', () => {
       maxValueBytes: 1_048_576,
       reconcileIntervalMs: 0,
       logLevel: 'info',
+      logFormat: 'auto',
       dataDir: undefined,
       fsync: 'everysec',
       snapshotLogRatio: 2,
@@ -30,6 +31,7 @@ describe('loadConfig', () => {
       KV_MAX_KEYS: '10',
       KV_MAX_VALUE_BYTES: '2048',
       LOG_LEVEL: 'warn',
+      KV_LOG_FORMAT: 'json',
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -39,6 +41,7 @@ describe('loadConfig', () => {
       maxKeys: 10,
       maxValueBytes: 2048,
       logLevel: 'warn',
+      logFormat: 'json',
     });
   });
 
@@ -72,6 +75,11 @@ describe('loadConfig', () => {
     ['KV_MAX_KEYS', '-1', /KV_MAX_KEYS must be a whole number/],
     ['KV_MAX_KEYS', '0', /KV_MAX_KEYS must be from 1/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL must be one of/],
+    [
+      'KV_LOG_FORMAT',
+      'yaml',
+      /KV_LOG_FORMAT must be one of auto, pretty, json/,
+    ],
     ['KV_FSYNC', 'sometimes', /KV_FSYNC must be one of always, everysec, no/],
     ['KV_ALLOW_TRUNCATE', 'yes', /KV_ALLOW_TRUNCATE must be on or off/],
     ['KV_SNAPSHOT_LOG_RATIO', '0', /KV_SNAPSHOT_LOG_RATIO must be from 1/],

@@ -39,6 +39,11 @@ export interface Config {
   readonly httpMetrics: boolean;
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
   readonly logLevel: string;
+  /**
+   * KV_LOG_FORMAT: `json` (one JSON object a line), `pretty` (one readable line a record), or
+   * `auto`: pretty when stdout is a terminal, JSON otherwise.
+   */
+  readonly logFormat: LogFormat;
   /** Where the log and snapshots live; undefined: in memory only. */
   readonly dataDir: string | undefined;
   /** When the log is fsynced (KV_FSYNC). */
@@ -50,6 +55,10 @@ export interface Config {
   /** Start from the data before damage in the middle of a log, dropping the rest. */
   readonly allowTruncate: boolean;
 }
+
+/** How log records are written; see {@link Config.logFormat}. */
+export type LogFormat = 'auto' | 'pretty' | 'json';
+const LOG_FORMATS: readonly LogFormat[] = ['auto', 'pretty', 'json'];
 
 /** Thrown for a setting that cannot be used; its message names the variable and the fix. */
 export class ConfigError extends Error {
@@ -94,6 +103,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(
       `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
+    );
+  }
+  const logFormat = ((env.KV_LOG_FORMAT ?? '').trim() || 'auto') as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) {
+    throw new ConfigError(
+      `KV_LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(logFormat)}`,
     );
   }
   const onOff = (name: string, fallback: 'on' | 'off'): boolean => {
@@ -150,6 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keepAliveTimeoutMs: int('KV_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
     httpMetrics: onOff('KV_HTTP_METRICS', 'on'),
     logLevel,
+    logFormat,
     dataDir,
     fsync,
     snapshotLogRatio: int('KV_SNAPSHOT_LOG_RATIO', 2, 1, 1000),

@@ -18,7 +18,7 @@ import {
 } from '../store';
 import { logPath, snapshotPath } from './data-dir';
 import { encodeBatchFrame } from './log-frame';
-import { recover, RecoveryError } from './recovery';
+import { recover, RecoveryError, RecoveryProgress } from './recovery';
 import { writeSnapshot } from './snapshot-file';
 
 let now = 1_000_000;
@@ -201,6 +201,50 @@ describe('recover', () => {
           expired: true,
         },
       ],
+    });
+  });
+
+  it('reports its progress after every frame, ending at the bytes of every file it read', async () => {
+    const live = newStore();
+    writeLog(1, commit(live, put('a', '1'), put('b', '2')));
+    const revision = live.publishedRevision;
+    await writeSnapshot(snapshotPath(dir, revision), revision, live.table, {
+      clock,
+      beforeChunk: () => {},
+      beforeCommit: () => Promise.resolve(),
+      cancelled: () => false,
+    });
+    writeLog(
+      revision + 1,
+      commit(live, put('c', '3')),
+      commit(live, put('a', '4'), put('d', '5')),
+    );
+    const files = readdirSync(dir).filter(
+      (name) => !name.startsWith('log-0000000000000001'),
+    );
+    const total = files
+      .map((name) => statSync(join(dir, name)).size)
+      .reduce((sum, bytes) => sum + bytes, 0);
+    const seen: RecoveryProgress[] = [];
+    const report = recover(dir, newStore(), false, (progress) =>
+      seen.push({ ...progress }),
+    );
+    // Header, one entry frame and trailer of the snapshot, then the two batches.
+    expect(seen).toHaveLength(5);
+    expect(seen.every((p) => p.totalBytes === total)).toBe(true);
+    const bytes = seen.map((p) => p.bytesRead);
+    expect(bytes).toEqual([...bytes].sort((x, y) => x - y));
+    expect(new Set(bytes).size).toBe(bytes.length);
+    expect(seen.at(-1)).toEqual({
+      bytesRead: total,
+      totalBytes: total,
+      snapshotKeys: 2,
+      changesReplayed: 3,
+    });
+    expect(report).toMatchObject({
+      snapshotKeys: 2,
+      changesReplayed: 3,
+      bytesRead: total,
     });
   });
 });

@@ -2,7 +2,7 @@ import { statSync, truncateSync, unlinkSync } from 'node:fs';
 import { AuthoritativeStore, batchEnd, Revision } from '../store';
 import { listDataDir, syncDir } from './data-dir';
 import { scanFrameFile } from './frame-file';
-import { decodeBatch } from './log-frame';
+import { decodeBatch, FRAME_HEADER_BYTES } from './log-frame';
 import { readSnapshot } from './snapshot-file';
 
 /** What {@link recover} did, for the start-up log line. */
@@ -15,6 +15,8 @@ export interface RecoveryReport {
   readonly changesReplayed: number;
   /** Bytes of the logs that were replayed and stay on disk (they count towards a rewrite). */
   readonly logBytes: number;
+  /** Bytes of the snapshot and the logs read. */
+  readonly bytesRead: number;
   /** Logs cut back to their last good frame. */
   readonly truncated: readonly TruncatedLog[];
 }
@@ -25,6 +27,21 @@ export interface TruncatedLog {
   readonly offset: number;
   readonly bytes: number;
   readonly reason: string;
+}
+
+/**
+ * How far {@link recover} has got, handed to its `onProgress` after every frame read. It is the
+ * same object each time, updated in place: read it during the call.
+ */
+export interface RecoveryProgress {
+  /** Bytes of the snapshot and the logs read so far. */
+  readonly bytesRead: number;
+  /** Bytes of the snapshot and the logs to read, as they were when loading began. */
+  readonly totalBytes: number;
+  /** Entries loaded from the snapshot so far. */
+  readonly snapshotKeys: number;
+  /** Changes replayed from the logs so far. */
+  readonly changesReplayed: number;
 }
 
 /** Thrown when the data directory cannot be loaded without losing data silently. */
@@ -48,23 +65,41 @@ class RejectedFrame extends Error {
  * reported. Damage anywhere else stops with a {@link RecoveryError}, unless `allowTruncate`,
  * which cuts the log there and drops every later log. Files made obsolete by the snapshot are
  * removed. Expired keys are left for the caller to reap, as deletes that reach the new log.
+ * `onProgress` runs after every frame read, for a caller that reports progress now and then.
  */
 export function recover(
   dir: string,
   store: AuthoritativeStore,
   allowTruncate: boolean,
+  onProgress: (progress: RecoveryProgress) => void = () => {},
 ): RecoveryReport {
   const files = listDataDir(dir);
   const obsolete = [...files.temporary];
   const snapshot = files.snapshots.at(-1);
+  // A snapshot whose contents disagree with its name is refused below, so its name decides.
+  const logs = files.logs.filter((log) => log.from > (snapshot?.revision ?? 0));
+  const progress = {
+    bytesRead: 0,
+    totalBytes: [...(snapshot === undefined ? [] : [snapshot]), ...logs]
+      .map((file) => statSync(file.path).size)
+      .reduce((sum, bytes) => sum + bytes, 0),
+    snapshotKeys: 0,
+    changesReplayed: 0,
+  };
   let revision: Revision = 0;
-  let snapshotKeys = 0;
   if (snapshot !== undefined) {
     try {
-      revision = readSnapshot(snapshot.path, (key, value, rev, deadline) => {
-        store.loadEntry(key, value, rev, deadline);
-        snapshotKeys++;
-      });
+      revision = readSnapshot(
+        snapshot.path,
+        (key, value, rev, deadline) => {
+          store.loadEntry(key, value, rev, deadline);
+          progress.snapshotKeys++;
+        },
+        (bytesRead) => {
+          progress.bytesRead = bytesRead;
+          onProgress(progress);
+        },
+      );
     } catch (error) {
       throw new RecoveryError(
         `cannot load the snapshot: ${(error as Error).message}`,
@@ -77,13 +112,12 @@ export function recover(
     }
     obsolete.push(...files.snapshots.slice(0, -1).map((s) => s.path));
   }
-  const logs = files.logs.filter((log) => log.from > revision);
   obsolete.push(
     ...files.logs.filter((log) => log.from <= revision).map((l) => l.path),
   );
   let framesReplayed = 0;
-  let changesReplayed = 0;
   let logBytes = 0;
+  let bytesBefore = progress.bytesRead;
   const truncated: TruncatedLog[] = [];
   for (let i = 0; i < logs.length; i++) {
     const log = logs[i]!;
@@ -105,10 +139,14 @@ export function recover(
         }
         framesReplayed++;
         const end = batchEnd(batch);
-        if (end <= revision) return;
-        store.replayBatch(batch);
-        changesReplayed += end - revision;
-        revision = end;
+        if (end > revision) {
+          store.replayBatch(batch);
+          progress.changesReplayed += end - revision;
+          revision = end;
+        }
+        progress.bytesRead =
+          bytesBefore + offset + FRAME_HEADER_BYTES + payload.length;
+        onProgress(progress);
       });
       fileBytes = scan.fileBytes;
       if (scan.damage !== undefined)
@@ -118,6 +156,7 @@ export function recover(
       fileBytes = statSync(log.path).size;
       damage = { offset: error.offset, reason: error.message, torn: false };
     }
+    bytesBefore += fileBytes;
     if (damage === undefined) {
       logBytes += fileBytes;
       continue;
@@ -148,10 +187,11 @@ export function recover(
   if (obsolete.length > 0) syncDir(dir);
   return {
     snapshotRevision: snapshot?.revision,
-    snapshotKeys,
+    snapshotKeys: progress.snapshotKeys,
     logFiles: logs.length,
     framesReplayed,
-    changesReplayed,
+    changesReplayed: progress.changesReplayed,
+    bytesRead: progress.bytesRead,
     logBytes,
     truncated,
   };

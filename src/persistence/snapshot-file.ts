@@ -6,6 +6,7 @@ import { scanFrameFile } from './frame-file';
 import {
   encodeFrame,
   FormatError,
+  FRAME_HEADER_BYTES,
   packPayload,
   unpackArray,
 } from './log-frame';
@@ -112,7 +113,8 @@ export async function writeSnapshot(
  *
  * A value is a string (version 1) or its UTF-8 bytes (version 2). Bytes are a view of the
  * scanner's read buffer, valid only while `onEntry` runs: that buffer is reused once the
- * file is larger than one read, so copy (or decode) them to keep them.
+ * file is larger than one read, so copy (or decode) them to keep them. `onFrameRead` runs
+ * after each frame with the bytes of the file read so far.
  */
 export function readSnapshot(
   path: string,
@@ -122,11 +124,12 @@ export function readSnapshot(
     revision: Revision,
     deadline: Milliseconds,
   ) => void,
+  onFrameRead: (bytesRead: number) => void = () => {},
 ): Revision {
   let revision: Revision | undefined;
   let expected: number | undefined;
   let count = 0;
-  const scan = scanFrameFile(path, (payload, offset) => {
+  const takeFrame = (payload: Buffer, offset: number): void => {
     const wire = unpackArray(payload);
     if (expected !== undefined) {
       throw new FormatError(
@@ -162,6 +165,10 @@ export function readSnapshot(
       );
     }
     count += (wire.length - 1) / ENTRY_FIELDS;
+  };
+  const scan = scanFrameFile(path, (payload, offset) => {
+    takeFrame(payload, offset);
+    onFrameRead(offset + FRAME_HEADER_BYTES + payload.length);
   });
   if (scan.damage !== undefined) {
     throw new FormatError(

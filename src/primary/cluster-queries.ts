@@ -11,13 +11,15 @@ import {
   QueryKind,
   WorkerStats,
 } from '../protocol';
-import { AuthoritativeStore } from '../store';
+import { AuthoritativeStore, SlicedDigest } from '../store';
 import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 
 // A worker that has not answered a probe by then is left out of the answer.
 const PROBE_TIMEOUT_MS = 2000;
+// A digest scans the whole replica a slice per turn, which takes a large one a while.
+const DIGEST_PROBE_TIMEOUT_MS = 60_000;
 
 interface Probe {
   readonly answers: { pid: number; body: unknown }[];
@@ -33,13 +35,20 @@ interface Probe {
 export class ClusterQueries {
   private nextProbeId = 1;
   private readonly probes = new Map<number, Probe>();
+  private readonly slicedDigest: SlicedDigest;
 
   constructor(
     private readonly store: AuthoritativeStore,
     private readonly replicas: ReplicaSet,
     private readonly publisher: ChangePublisher,
     private readonly metrics: PrimaryMetrics,
-  ) {}
+  ) {
+    this.slicedDigest = new SlicedDigest(
+      () => ({ table: store.table, revision: store.revision }),
+      Date.now,
+      () => new Promise((resolve) => setImmediate(resolve)),
+    );
+  }
 
   /** Answers query `id` of kind `kind` from `link`. */
   answer(link: ReplicaLink, id: number, kind: QueryKind): void {
@@ -64,11 +73,13 @@ export class ClusterQueries {
       case 'stats':
         return this.stats(await this.probe('stats'));
       case 'digest': {
+        // Every worker gets the probe after the last batch, so with no writes coming in,
+        // each scans the same data as the primary.
         this.publisher.flush();
-        const workers = await this.probe('digest');
+        const own = this.slicedDigest.request();
+        const workers = await this.probe('digest', DIGEST_PROBE_TIMEOUT_MS);
         return {
-          revision: this.store.revision,
-          digest: this.store.table.digest(Date.now()),
+          ...(await own),
           workers: workers.map(({ pid, body }) => ({
             pid,
             ...(body as object),
@@ -135,13 +146,16 @@ export class ClusterQueries {
     }
   }
 
-  private probe(kind: QueryKind): Promise<{ pid: number; body: unknown }[]> {
+  private probe(
+    kind: QueryKind,
+    timeoutMs = PROBE_TIMEOUT_MS,
+  ): Promise<{ pid: number; body: unknown }[]> {
     const links = [...this.replicas.all()].filter((link) => link.live);
     if (links.length === 0) return Promise.resolve([]);
     const id = this.nextProbeId++;
     return new Promise((resolve) => {
       const answers: { pid: number; body: unknown }[] = [];
-      const timer = setTimeout(finish, PROBE_TIMEOUT_MS);
+      const timer = setTimeout(finish, timeoutMs);
       const probes = this.probes;
       function finish(): void {
         clearTimeout(timer);

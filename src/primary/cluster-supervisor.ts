@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import cluster, { Worker } from 'node:cluster';
+import cluster, { Address, Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { CONFIG, LOGGER } from '../config/config.module';
@@ -23,6 +23,9 @@ const RESTART_MAX_MS = 10_000;
 export class ClusterSupervisor implements OnApplicationBootstrap {
   private stopping = false;
   private quickDeaths = 0;
+  // Ids of the current workers that listen on the port; the URL is announced once all do.
+  private readonly listening = new Set<number>();
+  private announced = false;
   private onAllExited: (() => void) | undefined;
 
   constructor(
@@ -82,9 +85,27 @@ export class ClusterSupervisor implements OnApplicationBootstrap {
         'worker channel error',
       ),
     );
+    worker.on('listening', (address: Address) =>
+      this.onListening(worker, address),
+    );
     worker.on('exit', (code, signal) =>
       this.onExit(worker, link.forkedAt, code, signal),
     );
+  }
+
+  private onListening(worker: Worker, address: Address): void {
+    this.listening.add(worker.id);
+    if (this.announced || this.listening.size < this.config.workers) return;
+    this.announced = true;
+    const { host, workers, authToken } = this.config;
+    const { port } = address;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    this.logger.info({ host, port, workers }, `fanout-kv serving on ${url}`);
+    if (authToken === undefined) {
+      this.logger.warn(
+        'KV_AUTH_TOKEN is not set: the server is open to anyone who can reach it',
+      );
+    }
   }
 
   private onExit(
@@ -94,6 +115,7 @@ export class ClusterSupervisor implements OnApplicationBootstrap {
     signal: string | null,
   ): void {
     this.replicas.remove(worker);
+    this.listening.delete(worker.id);
     // A dead worker no longer holds back strong writes.
     this.publisher.releaseReplicated();
     if (code === EXIT_CANNOT_LISTEN && !this.stopping) {

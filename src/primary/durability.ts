@@ -14,9 +14,13 @@ import {
   listDataDir,
   logPath,
   recover,
+  RecoveryProgress,
   syncDir,
 } from '../persistence';
 import { AuthoritativeStore, Revision } from '../store';
+
+// Loading a large data directory takes seconds: a line this often says it is getting on.
+const PROGRESS_INTERVAL_MS = 2000;
 
 /**
  * The primary's side of KV_DATA_DIR: at start-up (before the workers fork) it locks the
@@ -59,8 +63,30 @@ export class Durability implements OnModuleInit, OnApplicationShutdown {
     const started = performance.now();
     mkdirSync(dir, { recursive: true });
     this.lock = DataDirLock.acquire(dir);
+    let reportedAt = started;
+    const reportProgress = (progress: RecoveryProgress): void => {
+      const at = performance.now();
+      if (at - reportedAt < PROGRESS_INTERVAL_MS) return;
+      reportedAt = at;
+      this.logger.info(
+        {
+          keys: this.store.table.entries.size,
+          bytesRead: progress.bytesRead,
+          totalBytes: progress.totalBytes,
+          percent: Math.floor(
+            (100 * progress.bytesRead) / Math.max(1, progress.totalBytes),
+          ),
+        },
+        'loading data',
+      );
+    };
     try {
-      const report = recover(dir, this.store, this.config.allowTruncate);
+      const report = recover(
+        dir,
+        this.store,
+        this.config.allowTruncate,
+        reportProgress,
+      );
       for (const cut of report.truncated) {
         this.logger.warn(
           { ...cut },
@@ -88,6 +114,7 @@ export class Durability implements OnModuleInit, OnApplicationShutdown {
           logFiles: report.logFiles,
           framesReplayed: report.framesReplayed,
           changesReplayed: report.changesReplayed,
+          bytesRead: report.bytesRead,
           revision,
           expired,
           keys: this.store.table.entries.size,

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { MAX_UNWRITTEN_BYTES } from '../persistence';
 import { AuthoritativeStore } from '../store';
+import { Durability } from './durability';
 import {
   Counter,
   Gauge,
@@ -78,8 +80,16 @@ export class PrimaryMetrics {
     registers: [this.registry],
   });
 
-  constructor(store: AuthoritativeStore) {
+  constructor(store: AuthoritativeStore, durability: Durability) {
     const registers = [this.registry];
+    new Gauge({
+      name: 'kv_log_unwritten_bytes',
+      help: `Bytes of batches queued for the log file and not yet written (0 without KV_DATA_DIR); past ${MAX_UNWRITTEN_BYTES / 1_048_576} MiB the primary holds batches back.`,
+      registers,
+      collect() {
+        this.set(durability.log?.unwritten ?? 0);
+      },
+    });
     new Gauge({
       name: 'kv_keys',
       help: 'Keys in the authoritative store (expired keys count until reaped, at most one TTL interval).',

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { Config } from '../config/config';
-import { CONFIG, LOGGER } from '../config/config.module';
+import { LOGGER } from '../config/config.module';
 import {
   decodeFrame,
   Message,
@@ -37,8 +36,6 @@ const OUTCOME_LABELS: Record<WriteStatus, string> = {
  */
 @Injectable()
 export class WorkerMessages {
-  private announced = false;
-
   constructor(
     private readonly store: AuthoritativeStore,
     private readonly replicas: ReplicaSet,
@@ -46,7 +43,6 @@ export class WorkerMessages {
     private readonly snapshots: SnapshotStreamer,
     private readonly queries: ClusterQueries,
     private readonly metrics: PrimaryMetrics,
-    @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -98,7 +94,6 @@ export class WorkerMessages {
             { worker: link.pid, revision: message.revision },
             'worker replica is live',
           );
-          this.announceWhenAllLive();
         }
         this.publisher.onApplied(link, message.revision);
         return;
@@ -108,26 +103,6 @@ export class WorkerMessages {
       case MessageType.ProbeAnswer:
         this.queries.onProbeAnswer(link, message.id, message.body);
         return;
-    }
-  }
-
-  private announceWhenAllLive(): void {
-    if (
-      this.announced ||
-      [...this.replicas.all()].filter((l) => l.live).length <
-        this.config.workers
-    )
-      return;
-    this.announced = true;
-    const { host, port, workers, authToken } = this.config;
-    this.logger.info(
-      { host, port, workers },
-      `fanout-kv serving on http://${host}:${port}`,
-    );
-    if (authToken === undefined) {
-      this.logger.warn(
-        'KV_AUTH_TOKEN is not set: the server is open to anyone who can reach it',
-      );
     }
   }
 

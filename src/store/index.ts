@@ -10,7 +10,8 @@
  * - `kv-table.ts`: keys -> entries, change application with a revision guard, the digest.
  * - `authoritative-store.ts`: the primary's store: decides writes, reaps TTLs, queues changes.
  * - `replica-store.ts`: a worker's replica: snapshot, then batches applied exactly once.
- * - `expiry-queue.ts`: the deadline min-heap; `digest.ts`: order-independent content hash.
+ * - `expiry-queue.ts`: the deadline min-heap; `digest.ts`: order-independent content hash;
+ *   `sliced-digest.ts`: a table's digest a slice per event-loop turn.
  * - `write-command.ts` / `transaction.ts` / `change.ts`: what goes into the primary and what
  *   comes out of it.
  */
@@ -22,6 +23,7 @@ export * from './entry-table';
 export * from './expiry-queue';
 export * from './kv-table';
 export * from './replica-store';
+export * from './sliced-digest';
 export * from './transaction';
 export * from './types';
 export * from './write-command';

@@ -72,12 +72,43 @@ export class KvTable {
     return { added, next: shard };
   }
 
-  /** The {@link Digest} of the entries live at `now`. O(n). */
+  /**
+   * Adds the entries live at `now` of whole shards, from shard `from` on, to `digest`, until
+   * more than `maxEntries` entries (live or not) were looked at or more than `maxChars`
+   * characters of keys and bytes of values were hashed, or the shards run out. Returns the
+   * next shard to read (the shard count once all are read). Whole shards, as in
+   * {@link readShards}: callers spread a digest over event-loop turns.
+   */
+  digestShards(
+    from: number,
+    now: Milliseconds,
+    digest: Digest,
+    maxEntries: number,
+    maxChars: number,
+  ): number {
+    let shard = from;
+    let seen = 0;
+    let chars = 0;
+    while (
+      shard < this.entries.shardCount &&
+      seen <= maxEntries &&
+      chars <= maxChars
+    ) {
+      for (const [key, entry] of this.entries.shardEntries(shard)) {
+        seen++;
+        if (!isLive(entry, now)) continue;
+        digest.add(key, entry.value, entry.deadline);
+        chars += key.length + entry.byteLength;
+      }
+      shard++;
+    }
+    return shard;
+  }
+
+  /** The {@link Digest} of the entries live at `now`, in one go. O(n). */
   digest(now: Milliseconds): string {
     const digest = new Digest();
-    for (const [key, entry] of this.entries.entries()) {
-      if (isLive(entry, now)) digest.add(key, entry.value, entry.deadline);
-    }
+    this.digestShards(0, now, digest, Infinity, Infinity);
     return digest.toString();
   }
 }

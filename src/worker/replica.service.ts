@@ -2,9 +2,18 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { LOGGER } from '../config/config.module';
 import { Batch, MessageType, SnapshotBegin, SnapshotChunk } from '../protocol';
-import { ApplyResult, Entry, ReplicaStore } from '../store';
+import {
+  ApplyResult,
+  Entry,
+  ReplicaStore,
+  SlicedDigest,
+  TableDigest,
+} from '../store';
 import { PrimaryLink } from './primary-link';
 import { WorkerMetrics } from './worker-metrics';
+
+const nextTurn = (): Promise<void> =>
+  new Promise((resolve) => setImmediate(resolve));
 
 // How long a revision report may wait when no strong write is waiting for it.
 const LAZY_ACK_MS = 5;
@@ -22,6 +31,12 @@ export class ReplicaService {
   private ackScheduled = false;
   private lazyAck: NodeJS.Timeout | undefined;
   private readonly ready: Promise<void>;
+  // Reads whichever replica is current when a scan begins; there is one once digest() asks.
+  private readonly slicedDigest = new SlicedDigest(
+    () => ({ table: this.replica!.table, revision: this.revision }),
+    Date.now,
+    nextTurn,
+  );
   private markReady!: () => void;
 
   constructor(
@@ -64,12 +79,15 @@ export class ReplicaService {
     return this.replica?.read(key, Date.now());
   }
 
-  /** The digest of this replica's live data, with its revision. */
-  digest(): { revision: number; digest: string } {
-    return {
-      revision: this.revision,
-      digest: this.replica?.table.digest(Date.now()) ?? '',
-    };
+  /**
+   * The digest of this replica's live data, with its revision, computed a slice per
+   * event-loop turn so that requests keep being served meanwhile (see {@link SlicedDigest}).
+   * Empty before the first snapshot is loaded.
+   */
+  digest(): Promise<TableDigest> {
+    if (this.replica === undefined)
+      return Promise.resolve({ revision: 0, digest: '' });
+    return this.slicedDigest.request();
   }
 
   private finishSnapshot(): void {

@@ -99,7 +99,10 @@ export async function runWorker(config: Config): Promise<void> {
         void metrics.registry.getMetricsAsJSON().then(answer);
         return;
       case 'digest':
-        return answer({ pid: process.pid, ...replica.digest() });
+        void replica
+          .digest()
+          .then((digest) => answer({ pid: process.pid, ...digest }));
+        return;
       case 'stats':
         return answer({ memory: memoryFigures() } satisfies WorkerStats);
     }
