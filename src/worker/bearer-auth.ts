@@ -16,3 +16,16 @@ export function bearerAuthorizer(
     return timingSafeEqual(given, expected);
   };
 }
+
+// Served without the token: health for load balancers and orchestrators, and the API
+// description for tools that read it before they know any token. Neither holds data.
+const OPEN_PATHS: ReadonlySet<string> = new Set([
+  '/_/health',
+  '/_/openapi.json',
+]);
+
+/** Whether a request URL (path and query) is served without the bearer token. */
+export function isOpenPath(url: string): boolean {
+  const query = url.indexOf('?');
+  return OPEN_PATHS.has(query === -1 ? url : url.slice(0, query));
+}

@@ -1,0 +1,40 @@
+import { bearerAuthorizer, isOpenPath } from './bearer-auth';
+
+describe('bearerAuthorizer', () => {
+  const authorized = bearerAuthorizer('s3cret');
+
+  it('accepts the token under any case of the scheme name', () => {
+    expect(authorized('Bearer s3cret')).toBe(true);
+    expect(authorized('bearer s3cret')).toBe(true);
+  });
+
+  it('refuses a missing header, another scheme and another token', () => {
+    expect(authorized(undefined)).toBe(false);
+    expect(authorized('Basic s3cret')).toBe(false);
+    expect(authorized('Bearer s3cret2')).toBe(false);
+    expect(authorized('Bearer ')).toBe(false);
+  });
+});
+
+describe('isOpenPath', () => {
+  it('opens the health check and the OpenAPI document, with or without a query', () => {
+    expect(isOpenPath('/_/health')).toBe(true);
+    expect(isOpenPath('/_/openapi.json')).toBe(true);
+    expect(isOpenPath('/_/health?verbose=1')).toBe(true);
+  });
+
+  it('keeps every other path, and other spellings of the open ones, behind the token', () => {
+    for (const url of [
+      '/_/stats',
+      '/_/digest',
+      '/_/metrics',
+      '/_/keys',
+      '/health',
+      '/_/health/',
+      '/_/%68ealth',
+      '/_/openapi.json/x',
+      '/_%2Fhealth',
+    ])
+      expect(isOpenPath(url)).toBe(false);
+  });
+});
