@@ -45,10 +45,13 @@ describe('parseInvocation', () => {
       strong: true,
     });
     expect(parse(['del', 'k', '--if-match', '*'])?.ifMatch).toBe('*');
-    expect(parse(['ls', 'p', '--values', '--limit', '3'])).toMatchObject({
+    expect(
+      parse(['ls', 'p', '--values', '--limit', '3', '--page-size', '1000']),
+    ).toMatchObject({
       args: ['p'],
       values: true,
       limit: 3,
+      pageSize: 1000,
     });
     expect(parse(['watch', '--from', '0', '--no-values'])).toMatchObject({
       from: 0,
@@ -67,7 +70,11 @@ describe('parseInvocation', () => {
     [['stats', 'x'], /stats takes 0 argument/],
     [['get', 'k', '--ttl', '1'], /--ttl does not apply to get/],
     [['watch', '--values'], /--values does not apply to watch/],
-    [['put', 'k', '1', '--ttl', '0'], /--ttl must be an integer of at least 1/],
+    [['put', 'k', '1', '--ttl', '0'], /--ttl must be an integer from 1 to/],
+    [
+      ['ls', '--page-size', '1001'],
+      /--page-size must be an integer from 1 to 1000/,
+    ],
     [['put', 'k', '1', '--ttl', '1.5'], /--ttl must be an integer/],
     [['ls', '--limit', '-1'], /limit/],
     [['put', 'k', '1', '--if-match', 'W/"1"'], /--if-match must be/],

@@ -33,6 +33,7 @@ export interface Invocation {
   readonly raw: boolean;
   readonly values: boolean | undefined;
   readonly limit: number | undefined;
+  readonly pageSize: number | undefined;
   readonly from: number | undefined;
 }
 
@@ -48,7 +49,7 @@ const COMMANDS: Record<
   put: { args: [1, 2], options: ['strong', 'ttl', 'if-match'] },
   create: { args: [1, 2], options: ['strong', 'ttl'] },
   del: { args: [1, 1], options: ['strong', 'if-match'] },
-  ls: { args: [0, 1], options: ['strong', 'values', 'limit'] },
+  ls: { args: [0, 1], options: ['strong', 'values', 'limit', 'page-size'] },
   txn: { args: [0, 1], options: ['strong'] },
   watch: { args: [0, 1], options: ['from', 'no-values'] },
   stats: { args: [0, 0], options: [] },
@@ -82,6 +83,7 @@ Options:
   --raw                 get: print the stored JSON text alone, byte for byte
   --values              ls: print each key's value too
   --limit <n>           ls: stop after n keys
+  --page-size <n>       ls: keys per request, 1 to 1000 (default 1000)
   --from <rev>          watch: replay every change after revision <rev> first
   --no-values           watch: changes without their values
   -h, --help            this help
@@ -99,10 +101,11 @@ function integer(
   name: string,
   text: string | undefined,
   min: number,
+  max = Number.MAX_SAFE_INTEGER,
 ): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^[0-9]+$/.test(text) || Number(text) < min)
-    throw new UsageError(`--${name} must be an integer of at least ${min}`);
+  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
   return Number(text);
 }
 
@@ -133,6 +136,7 @@ export function parseInvocation(
         values: { type: 'boolean' },
         'no-values': { type: 'boolean' },
         limit: { type: 'string' },
+        'page-size': { type: 'string' },
         from: { type: 'string' },
       },
     });
@@ -176,6 +180,7 @@ export function parseInvocation(
     raw: options.raw === true,
     values: options['no-values'] === true ? false : options.values,
     limit: integer('limit', options.limit, 1),
+    pageSize: integer('page-size', options['page-size'], 1, 1000),
     from: integer('from', options.from, 0),
   };
 }

@@ -221,7 +221,7 @@ async function list(
     prefix: invocation.args[0],
     values: invocation.values === true ? true : undefined,
     consistency: invocation.strong ? 'strong' : undefined,
-    limit: Math.min(1000, limit),
+    limit: Math.min(invocation.pageSize ?? 1000, limit),
   })) {
     await terminal.out(show(entry));
     if (++printed >= limit) break;

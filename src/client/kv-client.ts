@@ -268,7 +268,10 @@ export class KvClient {
    * as the text given. A failed condition throws `txn_failed` (409), with the failures in
    * {@link KvError.failures}.
    */
-  txn(ops: readonly TxnOp[], options: WriteOptions = {}): Promise<TxnResult> {
+  async txn(
+    ops: readonly TxnOp[],
+    options: WriteOptions = {},
+  ): Promise<TxnResult> {
     const texts = ops.map((op, index) => {
       const fields = [
         `"op":${JSON.stringify(op.op)}`,
