@@ -371,7 +371,7 @@ describe('the fanout-kv CLI', () => {
     );
     const stats = await cli(['stats', '-o', 'text']);
     expect(stats.stdout).toMatch(
-      /^[0-9]+ keys at revision [0-9]+; primary pid/,
+      /^[0-9]+ keys? at revision [0-9]+; primary pid/,
     );
     expect(stats.stdout.match(/^ {2}worker [0-9]+: live/gm)).toHaveLength(2);
     expect((await cli(['health', '-o', 'text'])).stdout).toBe('ok\n');

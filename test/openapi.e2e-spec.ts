@@ -267,10 +267,14 @@ describe(`real answers (KV_AUTH_TOKEN set, ${MAX_KEY_BYTES}-byte keys, ${MAX_VAL
     );
     expect(response.headers['content-type']).toBe('application/json');
     expect(JSON.parse(response.body)).toEqual(openApiJson);
-    await expectConforms('get', '/_/openapi.json', '/_/openapi.json?x=1', 200, {
+    // Only that exact target is open, as for /_/health.
+    await expectConforms('get', '/_/openapi.json', '/_/openapi.json?x=1', 401, {
       auth: false,
     });
     await expectConforms('get', '/_/health', '/_/health', 200, { auth: false });
+    await expectConforms('get', '/_/health', '/_/health?x=1', 401, {
+      auth: false,
+    });
   });
 
   it("the worker's route table is the v1 operations of the document, no more and no fewer", async () => {

@@ -283,7 +283,7 @@ async function watch(
 
 function showStats(stats: Stats): string {
   const lines = [
-    `${stats.keys} keys at revision ${stats.revision}; primary pid ${stats.primaryPid}, answered by worker pid ${stats.pid}`,
+    `${stats.keys} key${stats.keys === 1 ? '' : 's'} at revision ${stats.revision}; primary pid ${stats.primaryPid}, answered by worker pid ${stats.pid}`,
   ];
   for (const worker of stats.workers)
     lines.push(

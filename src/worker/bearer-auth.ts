@@ -18,14 +18,14 @@ export function bearerAuthorizer(
 }
 
 // Served without the token: health for load balancers and orchestrators, and the API
-// description for tools that read it before they know any token. Neither holds data.
-const OPEN_PATHS: ReadonlySet<string> = new Set([
+// description for tools that read it before they know any token. Neither holds data. Only
+// these exact request targets: another spelling (a query, a trailing slash) needs the token.
+const OPEN_URLS: ReadonlySet<string> = new Set([
   '/_/health',
   '/_/openapi.json',
 ]);
 
-/** Whether a request URL (path and query) is served without the bearer token. */
-export function isOpenPath(url: string): boolean {
-  const query = url.indexOf('?');
-  return OPEN_PATHS.has(query === -1 ? url : url.slice(0, query));
+/** Whether a request target (path and query, as sent) is served without the bearer token. */
+export function isOpenUrl(url: string): boolean {
+  return OPEN_URLS.has(url);
 }

@@ -14,7 +14,7 @@ import { tuneHeapGrowth } from '../config/heap-growth';
 import { ConfigModule, LOGGER } from '../config/config.module';
 import { EXIT_CANNOT_LISTEN } from '../config/exit-codes';
 import { memoryFigures, MessageType, Probe, WorkerStats } from '../protocol';
-import { bearerAuthorizer, isOpenPath } from './bearer-auth';
+import { bearerAuthorizer, isOpenUrl } from './bearer-auth';
 import { JsonErrorFilter, toHttpError } from './error-mapping';
 import { Errors, HttpError } from './http-errors';
 import { sendError } from './http-reply';
@@ -183,10 +183,7 @@ function installHooks(
     fastify.addHook(
       'onRequest',
       (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-        if (
-          isOpenPath(request.url) ||
-          authorized(request.headers.authorization)
-        )
+        if (isOpenUrl(request.url) || authorized(request.headers.authorization))
           return done();
         sendError(reply, Errors.unauthorized);
       },
