@@ -16,3 +16,16 @@ export function bearerAuthorizer(
     return timingSafeEqual(given, expected);
   };
 }
+
+// Served without the token: health for load balancers and orchestrators, and the API
+// description for tools that read it before they know any token. Neither holds data. Only
+// these exact request targets: another spelling (a query, a trailing slash) needs the token.
+const OPEN_URLS: ReadonlySet<string> = new Set([
+  '/_/health',
+  '/_/openapi.json',
+]);
+
+/** Whether a request target (path and query, as sent) is served without the bearer token. */
+export function isOpenUrl(url: string): boolean {
+  return OPEN_URLS.has(url);
+}

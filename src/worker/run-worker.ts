@@ -14,7 +14,7 @@ import { tuneHeapGrowth } from '../config/heap-growth';
 import { ConfigModule, LOGGER } from '../config/config.module';
 import { EXIT_CANNOT_LISTEN } from '../config/exit-codes';
 import { memoryFigures, MessageType, Probe, WorkerStats } from '../protocol';
-import { bearerAuthorizer } from './bearer-auth';
+import { bearerAuthorizer, isOpenUrl } from './bearer-auth';
 import { JsonErrorFilter, toHttpError } from './error-mapping';
 import { Errors, HttpError } from './http-errors';
 import { sendError } from './http-reply';
@@ -81,6 +81,7 @@ export async function runWorker(config: Config): Promise<void> {
   const logger = app.get<Logger>(LOGGER);
   app.useGlobalFilters(new JsonErrorFilter(config, logger));
   const fastify = app.getHttpAdapter().getInstance();
+  const routes = routeTable(fastify);
   installJsonParser(fastify);
   installHooks(fastify, config, app.get(WorkerMetrics));
   app.get(ReadRoute).register(fastify);
@@ -131,6 +132,21 @@ export async function runWorker(config: Config): Promise<void> {
     process.exit(EXIT_CANNOT_LISTEN);
   }
   logger.info({ revision: replica.revision }, 'worker listening');
+  logger.debug({ routes }, 'worker routes');
+}
+
+/**
+ * Every route registered on `fastify` from now on, as "METHOD /path" (Fastify's own HEAD routes
+ * included): logged at debug level once the worker listens, so the route table can be checked
+ * against the OpenAPI document.
+ */
+function routeTable(fastify: FastifyInstance): string[] {
+  const routes: string[] = [];
+  fastify.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat())
+      routes.push(`${method} ${route.url}`);
+  });
+  return routes;
 }
 
 /**
@@ -173,10 +189,7 @@ function installHooks(
     fastify.addHook(
       'onRequest',
       (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-        if (
-          request.url === '/_/health' ||
-          authorized(request.headers.authorization)
-        )
+        if (isOpenUrl(request.url) || authorized(request.headers.authorization))
           return done();
         sendError(reply, Errors.unauthorized);
       },

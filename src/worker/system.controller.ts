@@ -1,12 +1,19 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { Errors } from './http-errors';
+import openApiDocument from './openapi.json';
 import { sendError, sendJson } from './http-reply';
 import { PrimaryLink } from './primary-link';
 import { ReplicaService } from './replica.service';
 import { WorkerState } from './worker-state';
 
-/** The system endpoints under `/_/`: health, cluster stats, digests and metrics. */
+// Serialized once: the document never changes while the server runs.
+const OPENAPI_TEXT = JSON.stringify(openApiDocument);
+
+/**
+ * The system endpoints under `/_/`: health, cluster stats, digests, metrics and the OpenAPI
+ * document.
+ */
 @Controller('_')
 export class SystemController {
   constructor(
@@ -57,5 +64,11 @@ export class SystemController {
   async metrics(@Res() reply: FastifyReply): Promise<void> {
     const text = (await this.primary.query('metrics')) as string;
     reply.code(200).type('text/plain; version=0.0.4; charset=utf-8').send(text);
+  }
+
+  /** The OpenAPI 3.1 description of the API (src/worker/openapi.json). */
+  @Get('openapi.json')
+  openapi(@Res() reply: FastifyReply): void {
+    sendJson(reply, 200, OPENAPI_TEXT);
   }
 }

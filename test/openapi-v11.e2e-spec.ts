@@ -1,0 +1,598 @@
+import { request as httpRequest } from 'node:http';
+import { SseEvent, SseParser } from '../src/client/sse';
+import {
+  HttpResponse,
+  KvCluster,
+  stopAllClusters,
+  waitFor,
+} from './support/cluster';
+import {
+  Conformance,
+  Method,
+  OpenApiDocument,
+  rawExchange,
+} from './support/openapi';
+
+/**
+ * The v1.1 operations of the OpenAPI document (src/worker/openapi.json: listing, transactions,
+ * watch, TTL read-back) against real answers of the built cluster, as openapi.e2e-spec.ts does
+ * for v1. Runs once the v1.1 routes exist.
+ */
+
+afterAll(() => stopAllClusters());
+
+const TOKEN = 'conformance-v11';
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const MAX_KEY_BYTES = 32;
+const MAX_VALUE_BYTES = 256;
+const MAX_KEYS = 60;
+const WATCH_HISTORY = 100;
+const LONG_TTL = 600_000;
+
+const document = new OpenApiDocument();
+const conformance = new Conformance(document);
+const v11Operations = document.operations().filter((op) => op.since === '1.1');
+
+function notProducedHere(
+  operationId: string,
+  status: string,
+): string | undefined {
+  if (status === '500') return 'no request makes the server fail on purpose';
+  if (status === '503')
+    return 'needs the primary gone, stopping or saturated (faults.e2e-spec.ts)';
+  if (
+    status === '414' &&
+    (operationId === 'listKeys' || operationId === 'watch')
+  )
+    return 'the contract does not say that a long prefix is refused';
+  return undefined;
+}
+
+/** A concrete path for each v1.1 operation, valid but for what a test sends wrong. */
+const CONCRETE: Record<string, string> = {
+  patchKeyTtl: '/probe?ttl=1000',
+  listKeys: '/_/keys',
+  txn: '/_/txn',
+  watch: '/_/watch',
+};
+
+/** An open event stream: its head, and the events that arrive. */
+interface EventStream {
+  readonly response: HttpResponse;
+  readonly events: SseEvent[];
+  close(): void;
+}
+
+/**
+ * GETs an event stream. A 200 resolves once the head arrives, and keeps collecting events; any
+ * other status resolves with the whole answer.
+ */
+function openStream(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<EventStream> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        headers: { ...AUTH, accept: 'text/event-stream', ...headers },
+        agent: false,
+      },
+      (res) => {
+        const events: SseEvent[] = [];
+        const parser = new SseParser();
+        const chunks: Buffer[] = [];
+        const head = (raw: Buffer): HttpResponse => ({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: raw.toString('utf8'),
+          raw,
+        });
+        if (res.statusCode !== 200) {
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({
+              response: head(Buffer.concat(chunks)),
+              events,
+              close: () => req.destroy(),
+            }),
+          );
+          return;
+        }
+        res.setEncoding('utf8');
+        res.on('data', (text: string) => events.push(...parser.push(text)));
+        res.on('error', () => undefined);
+        resolve({
+          response: head(Buffer.alloc(0)),
+          events,
+          close: () => req.destroy(),
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV_MAX_KEYS=${MAX_KEYS})`, () => {
+  let kv: KvCluster;
+
+  beforeAll(async () => {
+    kv = await KvCluster.start({
+      workers: 2,
+      env: {
+        KV_AUTH_TOKEN: TOKEN,
+        KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES),
+        KV_MAX_VALUE_BYTES: String(MAX_VALUE_BYTES),
+        KV_MAX_KEYS: String(MAX_KEYS),
+        KV_WATCH_HISTORY: String(WATCH_HISTORY),
+        KV_HEADERS_TIMEOUT_MS: '1000',
+        KV_REQUEST_TIMEOUT_MS: '2000',
+        LOG_LEVEL: 'debug',
+      },
+    });
+  }, 40_000);
+
+  afterAll(() => kv?.shutdown());
+
+  interface Send {
+    headers?: Record<string, string>;
+    body?: string;
+    auth?: boolean;
+  }
+
+  async function expectConforms(
+    method: Method,
+    template: string,
+    path: string,
+    status: number,
+    options: Send = {},
+  ): Promise<HttpResponse> {
+    const response = await kv.request(method.toUpperCase(), path, {
+      headers: {
+        ...(options.auth === false ? {} : AUTH),
+        ...(options.body === undefined
+          ? {}
+          : { 'content-type': 'application/json' }),
+        ...options.headers,
+      },
+      body: options.body,
+    });
+    if (response.status !== status)
+      throw new Error(
+        `${method.toUpperCase()} ${path}: expected ${status}, got ${response.status}: ${response.body}`,
+      );
+    conformance.check(method, template, response);
+    return response;
+  }
+
+  const body = <T>(response: HttpResponse): T => JSON.parse(response.body) as T;
+
+  it("the worker's route table is every operation of the document", async () => {
+    await waitFor(
+      () => kv.logs().includes('"worker routes"'),
+      10_000,
+      'the route table in the log',
+    );
+    const line = kv
+      .logs()
+      .split('\n')
+      .find((l) => l.includes('"worker routes"'))!;
+    const registered = (JSON.parse(line) as { routes: string[] }).routes.map(
+      (route) => {
+        const [method, url] = route.split(' ');
+        return `${method!.toLowerCase()} ${url!.replace(/:([A-Za-z]+)/g, '{$1}')}`;
+      },
+    );
+    const documented = document
+      .operations()
+      .map((op) => `${op.method} ${op.template}`);
+    expect(
+      registered.filter(
+        (route) =>
+          !documented.includes(route) &&
+          !(
+            route.startsWith('head ') &&
+            documented.includes(route.replace(/^head/, 'get'))
+          ),
+      ),
+    ).toEqual([]);
+    expect(documented.filter((route) => !registered.includes(route))).toEqual(
+      [],
+    );
+  });
+
+  it('GET and HEAD /{key}: X-Expires-At on a key with a deadline, none without', async () => {
+    await expectConforms('put', '/{key}', `/expiring?ttl=${LONG_TTL}`, 200, {
+      body: '1',
+    });
+    await expectConforms('put', '/{key}', '/lasting', 200, { body: '1' });
+    for (const method of ['get', 'head'] as const) {
+      const expiring = await expectConforms(method, '/{key}', '/expiring', 200);
+      const deadline = Number(expiring.headers['x-expires-at']);
+      expect(deadline).toBeGreaterThan(Date.now());
+      expect(deadline).toBeLessThanOrEqual(Date.now() + LONG_TTL);
+      const lasting = await expectConforms(method, '/{key}', '/lasting', 200);
+      expect(lasting.headers['x-expires-at']).toBeUndefined();
+    }
+  });
+
+  it('PUT and POST with ?ttl=: 200; both TTL forms, or a bad ttl: 400', async () => {
+    await expectConforms('post', '/{key}', `/ttl-query?ttl=${LONG_TTL}`, 200, {
+      body: '1',
+    });
+    await expectConforms('put', '/{key}', `/ttl-query?ttl=${LONG_TTL}`, 200, {
+      body: '2',
+    });
+    for (const method of ['put', 'post'] as const) {
+      await expectConforms(
+        method,
+        '/{key}/{ttl}',
+        `/ttl-both/1000?ttl=1000`,
+        400,
+        {
+          body: '1',
+        },
+      );
+      for (const ttl of ['0', 'abc', '315360000001', ''])
+        await expectConforms(method, '/{key}', `/ttl-bad?ttl=${ttl}`, 400, {
+          body: '1',
+        });
+    }
+  });
+
+  it('PATCH /{key}: 200 with a new ETag, 400, 401, 404, 412, 413, 414, 415', async () => {
+    const put = await expectConforms('put', '/{key}', '/patch-me', 200, {
+      body: '{"v": 1}',
+    });
+    const patched = await expectConforms(
+      'patch',
+      '/{key}',
+      '/patch-me?ttl=60000',
+      200,
+      {
+        headers: { 'if-match': put.headers.etag! },
+      },
+    );
+    expect(patched.headers.etag).not.toBe(put.headers.etag);
+    const read = await expectConforms(
+      'get',
+      '/{key}',
+      '/patch-me?consistency=strong',
+      200,
+    );
+    expect(read.body).toBe('{"v": 1}');
+    expect(read.headers['x-expires-at']).toBeDefined();
+    await expectConforms(
+      'patch',
+      '/{key}',
+      '/patch-me?ttl=none&consistency=strong',
+      200,
+    );
+    const kept = await expectConforms(
+      'get',
+      '/{key}',
+      '/patch-me?consistency=strong',
+      200,
+    );
+    expect(kept.headers['x-expires-at']).toBeUndefined();
+    await expectConforms('patch', '/{key}', '/patch-me?ttl=1000', 412, {
+      headers: { 'if-match': put.headers.etag! },
+    });
+    await expectConforms('patch', '/{key}', '/never-written?ttl=1000', 404);
+    for (const path of [
+      '/patch-me',
+      '/patch-me?ttl=0',
+      '/patch-me?ttl=soon',
+      '/_?ttl=1000',
+    ])
+      await expectConforms('patch', '/{key}', path, 400);
+    await expectConforms('patch', '/{key}', '/patch-me?ttl=1000', 400, {
+      body: '1',
+    });
+    await expectConforms('patch', '/{key}', '/patch-me?ttl=1000', 413, {
+      body: JSON.stringify('v'.repeat(MAX_VALUE_BYTES)),
+    });
+    await expectConforms(
+      'patch',
+      '/{key}',
+      `/${'k'.repeat(MAX_KEY_BYTES + 1)}?ttl=1000`,
+      414,
+    );
+    await expectConforms('patch', '/{key}', '/patch-me?ttl=1000', 415, {
+      body: 'x',
+      headers: { 'content-type': 'text/plain' },
+    });
+    await expectConforms('patch', '/{key}', '/patch-me?ttl=1000', 401, {
+      auth: false,
+    });
+  });
+
+  it('GET /_/keys: pages of 200, 400 invalid_cursor and bad parameters, 401', async () => {
+    for (const key of ['list/a', 'list/b', 'list/c'])
+      await expectConforms(
+        'put',
+        '/{key}',
+        `/${encodeURIComponent(key)}?consistency=strong`,
+        200,
+        {
+          body: '{"n": 1.0}',
+        },
+      );
+    const first = await expectConforms(
+      'get',
+      '/_/keys',
+      '/_/keys?prefix=list%2F&limit=2',
+      200,
+    );
+    const page = body<{ keys: { key: string }[]; cursor: string }>(first);
+    expect(page.keys.map((k) => k.key)).toEqual(['list/a', 'list/b']);
+    const second = await expectConforms(
+      'get',
+      '/_/keys',
+      `/_/keys?prefix=list%2F&limit=2&values=true&consistency=strong&cursor=${encodeURIComponent(page.cursor)}`,
+      200,
+    );
+    expect(
+      body<{ keys: { key: string }[]; cursor: null }>(second),
+    ).toMatchObject({
+      keys: [{ key: 'list/c', value: { n: 1 } }],
+      cursor: null,
+    });
+    expect(second.body).toContain('"value":{"n": 1.0}');
+    const codes = new Set<string>();
+    for (const query of [
+      'limit=0',
+      'limit=1001',
+      'limit=x',
+      'values=maybe',
+      'consistency=bogus',
+      'cursor=not-a-cursor',
+    ])
+      codes.add(
+        body<{ error: string }>(
+          await expectConforms('get', '/_/keys', `/_/keys?${query}`, 400),
+        ).error,
+      );
+    expect(codes).toContain('invalid_cursor');
+    expect(codes).toContain('invalid_consistency');
+    await expectConforms('get', '/_/keys', '/_/keys', 401, { auth: false });
+  });
+
+  it('POST /_/txn: 200, 400, 401, 409 txn_failed, 413, 414, 415', async () => {
+    await expectConforms('put', '/{key}', '/txn-present', 200, { body: '0' });
+    const ok = await expectConforms('post', '/_/txn', '/_/txn', 200, {
+      body:
+        '{"ops": [{"op": "put", "key": "txn-a", "value": {"n": 1.0}, "ttl": 600000},' +
+        ' {"op": "create", "key": "txn-b", "value": [1, 2]},' +
+        ' {"op": "check", "key": "txn-present", "ifMatch": "*"},' +
+        ' {"op": "delete", "key": "txn-present"}]}',
+    });
+    const { revision } = body<{ revision: number }>(ok);
+    const a = await expectConforms(
+      'get',
+      '/{key}',
+      '/txn-a?consistency=strong',
+      200,
+    );
+    expect([a.body, a.headers.etag]).toEqual(['{"n": 1.0}', `"${revision}"`]);
+    const failed = await expectConforms('post', '/_/txn', '/_/txn', 409, {
+      body: '{"ops": [{"op": "create", "key": "txn-b", "value": 1}, {"op": "delete", "key": "txn-gone"}]}',
+    });
+    expect(body<{ failures: unknown[] }>(failed).failures).toEqual([
+      { index: 0, key: 'txn-b', reason: 'key_exists', revision },
+      { index: 1, key: 'txn-gone', reason: 'key_not_found', revision: null },
+    ]);
+    const tooMany = JSON.stringify({
+      ops: Array.from({ length: 129 }, (_, i) => ({
+        op: 'check',
+        key: `k${i}`,
+      })),
+    });
+    for (const bad of [
+      '{"ops": [{"op": "frob", "key": "a"}]}',
+      '{"ops": [{"op": "check", "key": "a"}, {"op": "check", "key": "a"}]}',
+      '{"ops": [{"op": "put", "key": "a", "value": 1, "ttl": 0}]}',
+      '{"ops": [{"op": "put", "key": "_", "value": 1}]}',
+      '{"ops": [{"op": "put", "key": "a"}]}',
+      '{"nope": []}',
+      '{"ops": [',
+      '',
+    ])
+      await expectConforms('post', '/_/txn', '/_/txn', 400, { body: bad });
+    // 129 ops: refused, as too many ops or as a body over KV_MAX_VALUE_BYTES.
+    const overLimit = await kv.request('POST', '/_/txn', {
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      body: tooMany,
+    });
+    expect([400, 413]).toContain(overLimit.status);
+    conformance.check('post', '/_/txn', overLimit);
+    await expectConforms('post', '/_/txn', '/_/txn?consistency=bogus', 400, {
+      body: '{"ops": [{"op": "check", "key": "a"}]}',
+    });
+    await expectConforms('post', '/_/txn', '/_/txn', 413, {
+      body: `{"ops": [{"op": "put", "key": "a", "value": ${JSON.stringify('v'.repeat(MAX_VALUE_BYTES))}}]}`,
+    });
+    await expectConforms('post', '/_/txn', '/_/txn', 414, {
+      body: `{"ops": [{"op": "check", "key": "${'k'.repeat(MAX_KEY_BYTES + 1)}"}]}`,
+    });
+    await expectConforms('post', '/_/txn', '/_/txn', 415, {
+      body: '{}',
+      headers: { 'content-type': 'text/plain' },
+    });
+    await expectConforms('post', '/_/txn', '/_/txn', 401, {
+      body: '{}',
+      auth: false,
+    });
+  });
+
+  it('GET /_/watch: an event stream of WatchEvents, 400, 401, 410 history_compacted', async () => {
+    const start = (await kv.stats()).revision;
+    const withValues = await openStream(
+      kv.port,
+      `/_/watch?prefix=w%2F&from=${start}`,
+    );
+    const withoutValues = await openStream(
+      kv.port,
+      `/_/watch?prefix=w%2F&from=${start}&values=false`,
+    );
+    try {
+      for (const stream of [withValues, withoutValues]) {
+        expect(stream.response.status).toBe(200);
+        conformance.check('get', '/_/watch', stream.response, {
+          streaming: true,
+        });
+      }
+      await expectConforms('put', '/{key}', `/w%2Fa?ttl=${LONG_TTL}`, 200, {
+        body: '{"n":\n1.0}',
+      });
+      await expectConforms('delete', '/{key}', '/w%2Fa', 200);
+      await expectConforms('post', '/_/txn', '/_/txn', 200, {
+        body: '{"ops": [{"op": "put", "key": "w/b", "value": 2}, {"op": "put", "key": "elsewhere", "value": 3}]}',
+      });
+      for (const stream of [withValues, withoutValues]) {
+        await waitFor(() => stream.events.length >= 3, 5_000, 'three events');
+        for (const event of stream.events) {
+          expect(event.event).toBe('change');
+          const data: unknown = JSON.parse(event.data);
+          expect(
+            document.schemaProblems(
+              ['components', 'schemas', 'WatchEvent'],
+              data,
+            ),
+          ).toEqual([]);
+          expect(event.id).toBe(
+            String((data as { revision: number }).revision),
+          );
+        }
+      }
+      const changes = withValues.events.map(
+        (e) => (JSON.parse(e.data) as { changes: unknown[] }).changes,
+      );
+      expect(changes[0]).toMatchObject([
+        { key: 'w/a', type: 'put', value: { n: 1 } },
+      ]);
+      const [put] = changes[0] as { expiresAt: unknown }[];
+      expect(typeof put!.expiresAt).toBe('number');
+      expect(changes[1]).toEqual([{ key: 'w/a', type: 'delete' }]);
+      expect(changes[2]).toEqual([
+        { key: 'w/b', type: 'put', value: 2, expiresAt: null },
+      ]);
+      expect(withoutValues.events.some((e) => e.data.includes('"value"'))).toBe(
+        false,
+      );
+    } finally {
+      withValues.close();
+      withoutValues.close();
+    }
+
+    const now = (await kv.stats()).revision;
+    for (const query of [`from=${now + 1000}`, 'from=x', 'values=maybe']) {
+      const refused = await openStream(kv.port, `/_/watch?${query}`);
+      expect(refused.response.status).toBe(400);
+      conformance.check('get', '/_/watch', refused.response);
+    }
+    const unauthorized = await openStream(kv.port, '/_/watch', {
+      authorization: 'Bearer wrong',
+    });
+    expect(unauthorized.response.status).toBe(401);
+    conformance.check('get', '/_/watch', unauthorized.response);
+
+    // Past the history window: every revision from 1 is no longer kept.
+    for (let written = now; written < WATCH_HISTORY + 20; written += 10)
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          expectConforms('put', '/{key}', `/history-${i}`, 200, {
+            body: String(written),
+          }),
+        ),
+      );
+    const compacted = await openStream(kv.port, '/_/watch?from=1');
+    expect(compacted.response.status).toBe(410);
+    conformance.check('get', '/_/watch', compacted.response);
+    expect(body<{ oldest: number }>(compacted.response).oldest).toBeGreaterThan(
+      1,
+    );
+    const viaHeader = await openStream(kv.port, '/_/watch', {
+      'last-event-id': '1',
+    });
+    expect(viaHeader.response.status).toBe(410);
+  });
+
+  it("answers of Node's HTTP parser on every v1.1 operation: 400 bad_request, 408, 431", async () => {
+    for (const op of v11Operations) {
+      const method = op.method.toUpperCase();
+      const path = CONCRETE[op.operationId]!;
+      const malformed = await rawExchange(
+        kv.port,
+        `${method} ${path} HTTP/1.1\r\nHost: kv\r\nContent-Length: ten\r\n\r\n`,
+      );
+      expect(malformed.status).toBe(400);
+      conformance.check(op.method, op.template, malformed);
+      const huge = await kv.request(method, path, {
+        headers: { ...AUTH, 'x-padding': 'p'.repeat(70_000) },
+      });
+      expect(huge.status).toBe(431);
+      conformance.check(op.method, op.template, huge);
+    }
+    const slow = await Promise.all(
+      v11Operations.map((op) =>
+        rawExchange(
+          kv.port,
+          `${op.method.toUpperCase()} ${CONCRETE[op.operationId]!} HTTP/1.1\r\nHost: kv\r\n`,
+        ),
+      ),
+    );
+    slow.forEach((response, index) => {
+      const op = v11Operations[index]!;
+      expect(response.status).toBe(408);
+      conformance.check(op.method, op.template, response);
+    });
+  });
+
+  it(`a new key by PUT or POST ?ttl=, or by a transaction: 507 once ${MAX_KEYS} keys are live`, async () => {
+    const { keys } = await kv.stats();
+    for (let i = keys; i < MAX_KEYS; i++)
+      await expectConforms(
+        'post',
+        '/{key}',
+        `/fill-${i}?consistency=strong`,
+        200,
+        { body: '0' },
+      );
+    await expectConforms(
+      'put',
+      '/{key}',
+      `/one-too-many?ttl=${LONG_TTL}`,
+      507,
+      { body: '1' },
+    );
+    await expectConforms(
+      'post',
+      '/{key}',
+      `/one-too-many?ttl=${LONG_TTL}`,
+      507,
+      { body: '1' },
+    );
+    await expectConforms('post', '/_/txn', '/_/txn', 507, {
+      body: '{"ops": [{"op": "put", "key": "one-too-many", "value": 1}]}',
+    });
+  });
+
+  it('every documented answer of every v1.1 operation was checked, but those no request produces on purpose', () => {
+    const missing: string[] = [];
+    for (const op of v11Operations)
+      for (const status of op.statuses) {
+        const id = `${op.operationId} ${status}`;
+        if (
+          !conformance.checked.has(id) &&
+          notProducedHere(op.operationId, status) === undefined
+        )
+          missing.push(id);
+      }
+    expect(missing).toEqual([]);
+  });
+});
