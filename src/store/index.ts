@@ -15,6 +15,7 @@
  */
 export * from './authoritative-store';
 export * from './change';
+export * from './change-history';
 export * from './digest';
 export * from './entry';
 export * from './entry-table';
