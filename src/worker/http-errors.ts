@@ -1,6 +1,7 @@
 /**
  * Every error the HTTP API answers, with its stable machine code. The body is always
- * `{"error": code, "message": sentence}`.
+ * `{"error": code, "message": sentence}`, with the `fields` of an error that says more (the
+ * oldest revision a watch can resume from, say) after them.
  */
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -12,9 +13,10 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Readonly<Record<string, string>> = {},
+    fields: Readonly<Record<string, unknown>> = {},
   ) {
     super(message);
-    this.body = JSON.stringify({ error: code, message });
+    this.body = JSON.stringify({ error: code, message, ...fields });
   }
 }
 
@@ -46,6 +48,29 @@ export const Errors = {
     'the key "_" is reserved for system endpoints',
   ),
   invalidKey: (detail: string) => new HttpError(400, 'invalid_key', detail),
+  invalidFrom: (source: string) =>
+    new HttpError(
+      400,
+      'invalid_from',
+      `${source} must be a revision: decimal digits, at most 9007199254740991`,
+    ),
+  fromAhead: (from: number, revision: number) =>
+    new HttpError(
+      400,
+      'from_ahead',
+      `revision ${from} is ahead of the store, which is at revision ${revision}`,
+    ),
+  invalidValues: new HttpError(
+    400,
+    'invalid_values',
+    'values must be "true" or "false"',
+  ),
+  repeatedParameter: (name: string) =>
+    new HttpError(
+      400,
+      'repeated_parameter',
+      `the query gives ${name} more than once`,
+    ),
   badUrl: new HttpError(400, 'bad_url', 'the URL has bad percent-encoding'),
   badRequest: (detail: string) => new HttpError(400, 'bad_request', detail),
   unauthorized: new HttpError(
@@ -70,6 +95,14 @@ export const Errors = {
     'key_exists',
     'the key already holds a value; use PUT to replace it',
   ),
+  historyCompacted: (oldest: number) =>
+    new HttpError(
+      410,
+      'history_compacted',
+      `the changes asked for are no longer kept: resume from revision ${oldest - 1} or later, or read the current values again`,
+      {},
+      { oldest },
+    ),
   preconditionFailed: new HttpError(
     412,
     'precondition_failed',
