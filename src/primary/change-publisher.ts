@@ -12,6 +12,7 @@ import { AuthoritativeStore, ChangeBatch, Revision, batchEnd } from '../store';
 import { Durability } from './durability';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaLink, ReplicaSet } from './replica-set';
+import { WatchHistory } from './watch-history';
 
 interface StrongWaiter {
   readonly link: ReplicaLink;
@@ -50,6 +51,7 @@ export class ChangePublisher implements OnModuleDestroy {
     private readonly replicas: ReplicaSet,
     private readonly metrics: PrimaryMetrics,
     private readonly durability: Durability,
+    private readonly watchHistory: WatchHistory,
     @Inject(CONFIG) private readonly config: Config,
   ) {
     this.strongTimer = setInterval(
@@ -107,6 +109,7 @@ export class ChangePublisher implements OnModuleDestroy {
     let batchBytes: Buffer | undefined;
     if (batch !== undefined) {
       log?.append(encodeBatchFrame(batch));
+      this.watchHistory.record(batch);
       batchBytes = encodeMessage({
         type: MessageType.Batch,
         from: batch.from,

@@ -8,6 +8,7 @@ import {
   decodeFrame,
   FrameChannel,
   encodeMessage,
+  HistoryChanges,
   Message,
   MessageType,
   PrimaryMessage,
@@ -42,6 +43,10 @@ export class PrimaryLink {
   private readonly writes: PendingWrites<WriteCallback>;
   private readonly reads = new Map<number, ReadCallback>();
   private readonly queries = new Map<number, (body: unknown) => void>();
+  private readonly histories = new Map<
+    number,
+    (answer: HistoryChanges) => void
+  >();
   private outgoing: WriteRequest[] = [];
   private flushScheduled = false;
   private blocked = false;
@@ -117,6 +122,18 @@ export class PrimaryLink {
   }
 
   /**
+   * Asks the primary's watch history for the changes with revisions in (`after`, `upTo`]
+   * (see {@link HistoryChanges} for what comes back).
+   */
+  history(after: Revision, upTo: Revision): Promise<HistoryChanges> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.histories.set(id, resolve);
+      this.send({ type: MessageType.HistoryRequest, id, after, upTo });
+    });
+  }
+
+  /**
    * Group commit: while one message of plain writes awaits its answers, new writes wait here
    * and leave together when the answers come. Under load that turns many small messages into
    * few large ones (each message costs two system calls and a decode on both sides); when idle,
@@ -177,6 +194,12 @@ export class PrimaryLink {
         const done = this.queries.get(message.id);
         this.queries.delete(message.id);
         done?.(message.body);
+        return;
+      }
+      case MessageType.HistoryChanges: {
+        const done = this.histories.get(message.id);
+        this.histories.delete(message.id);
+        done?.(message);
         return;
       }
       default:

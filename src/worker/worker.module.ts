@@ -3,6 +3,8 @@ import { PrimaryLink } from './primary-link';
 import { ReadRoute } from './read-route';
 import { ReplicaService } from './replica.service';
 import { SystemController } from './system.controller';
+import { WatchHub } from './watch-hub';
+import { WatchRoute } from './watch-route';
 import { WorkerMetrics } from './worker-metrics';
 import { WorkerState } from './worker-state';
 import { WriteRoutes } from './write-routes';
@@ -14,6 +16,8 @@ import { WriteRoutes } from './write-routes';
     PrimaryLink,
     ReadRoute,
     ReplicaService,
+    WatchHub,
+    WatchRoute,
     WorkerMetrics,
     WorkerState,
     WriteRoutes,
