@@ -56,8 +56,26 @@ export class WatchRoute {
     if (query instanceof HttpError) return sendError(reply, query);
     const history = this.replica.history;
     const from = query.from;
-    if (from === undefined)
-      return this.start(request, reply, query, history.newest);
+    if (from === undefined) {
+      // "From now" is the store's revision, not this replica's, which may not yet hold a
+      // write the client saw acknowledged before it subscribed.
+      void this.primary
+        .history(history.newest, history.newest)
+        .then((answer) => {
+          if (this.state.stopping)
+            return sendError(
+              reply,
+              Errors.unavailable('this worker is shutting down'),
+            );
+          this.start(
+            request,
+            reply,
+            query,
+            Math.max(answer.revision, this.replica.history.newest),
+          );
+        });
+      return;
+    }
     if (from <= history.newest && history.covers(from))
       return this.start(request, reply, query, from);
     // Ahead of this replica: only the primary's revision is asked for. Older than this
