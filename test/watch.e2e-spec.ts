@@ -249,16 +249,18 @@ describe('watch', () => {
       { headers: auth },
     );
     const acked: number[] = [];
-    const write = async (): Promise<void> => {
+    const write = async (pad = ''): Promise<void> => {
       const i = acked.length;
       const response = await writer.request('PUT', `/kill-${i}`, {
-        body: `{"i":${i}}`,
+        body: `{"i":${i},"pad":"${pad}"}`,
         headers: { ...auth, 'content-type': 'application/json' },
       });
       acked.push(expectAck(response, `kill-${i}`));
     };
     try {
-      for (let i = 0; i < 10; i++) await write();
+      // Large enough that the primary sends its history over in more than one answer.
+      for (let i = 0; i < 3; i++) await write('x'.repeat(600_000));
+      for (let i = 3; i < 10; i++) await write();
       await stream.until((s) => s.events.length >= 10, 10_000, '10 events');
       expect(signal(victim, 'SIGKILL')).toBe(true);
       await stream.until((s) => s.ended !== undefined, 10_000, 'the cut');
@@ -300,6 +302,9 @@ describe('watch', () => {
       );
       await everything.until((s) => s.events.length >= 40, 10_000, '40');
       expect(everything.revisions).toEqual(acked);
+      expect(everything.changes.map((d) => d.changes[0]!.value)).toEqual(
+        acked.map((_, i) => ({ i, pad: i < 3 ? 'x'.repeat(600_000) : '' })),
+      );
     } finally {
       writer.close();
     }
