@@ -18,11 +18,13 @@ export const WATCH_PATH = '/_/watch';
 /**
  * `GET /_/watch`: a Server-Sent Events stream of committed changes (see {@link WatchHub}).
  *
- * Every error is answered before the stream starts. A `from` within this worker's history
- * starts at once; one older than it, or ahead of this replica, is first checked with the
- * primary, whose history goes back further (a worker forked a moment ago has none from before
- * its snapshot) and whose revision is the store's: too old gets 410 with the oldest revision
- * still available, ahead of the store gets 400.
+ * Every error is answered before the stream starts. Without `from`, the stream starts at the
+ * store's revision, asked of the primary: this replica may not yet hold a write the client saw
+ * acknowledged before it subscribed. A `from` within this worker's history starts at once; one
+ * older than it, or ahead of this replica, is first checked with the primary, whose history
+ * goes back further (a worker forked a moment ago has none from before its snapshot) and whose
+ * revision is the store's: too old gets 410 with the oldest revision still available, ahead of
+ * the store gets 400.
  */
 @Injectable()
 export class WatchRoute {
@@ -42,11 +44,6 @@ export class WatchRoute {
   }
 
   private watch(request: FastifyRequest, reply: FastifyReply): void {
-    if (this.state.stopping)
-      return sendError(
-        reply,
-        Errors.unavailable('this worker is shutting down'),
-      );
     const lastEventId = request.headers['last-event-id'];
     const query = parseWatchQuery(
       request.raw.url ?? '',
@@ -56,40 +53,23 @@ export class WatchRoute {
     if (query instanceof HttpError) return sendError(reply, query);
     const history = this.replica.history;
     const from = query.from;
-    if (from === undefined) {
-      // "From now" is the store's revision, not this replica's, which may not yet hold a
-      // write the client saw acknowledged before it subscribed.
-      void this.primary
-        .history(history.newest, history.newest)
-        .then((answer) => {
-          if (this.state.stopping)
-            return sendError(
-              reply,
-              Errors.unavailable('this worker is shutting down'),
-            );
-          this.start(
-            request,
-            reply,
-            query,
-            Math.max(answer.revision, this.replica.history.newest),
-          );
-        });
-      return;
-    }
-    if (from <= history.newest && history.covers(from))
-      return this.start(request, reply, query, from);
-    // Ahead of this replica: only the primary's revision is asked for. Older than this
-    // history: the changes up to where it starts come with the answer.
-    const upTo = from > history.newest ? from : history.oldest - 1;
-    void this.primary.history(from, upTo).then((answer) => {
+    if (from !== undefined && from <= history.newest && history.covers(from))
+      return this.start(reply, request.id, query, from);
+    // From now: only the primary's revision is needed, and so for a from ahead of this
+    // replica. Older than this history: the changes up to where it starts come with it.
+    const after = from ?? history.newest;
+    const upTo = after >= history.newest ? after : history.oldest - 1;
+    void this.primary.history(after, upTo).then((answer) => {
+      if (from === undefined)
+        return this.start(
+          reply,
+          request.id,
+          query,
+          Math.max(answer.revision, this.replica.history.newest),
+        );
       const error = refusal(from, answer);
       if (error !== undefined) return sendError(reply, error);
-      if (this.state.stopping)
-        return sendError(
-          reply,
-          Errors.unavailable('this worker is shutting down'),
-        );
-      this.start(request, reply, query, from, {
+      this.start(reply, request.id, query, from, {
         changes: answer.changes,
         upTo,
       });
@@ -97,18 +77,24 @@ export class WatchRoute {
   }
 
   private start(
-    request: FastifyRequest,
     reply: FastifyReply,
+    requestId: string,
     query: WatchQuery,
     cursor: Revision,
     prefetched?: Parameters<WatchHub['open']>[3],
   ): void {
+    // Streams are ended when the worker stops: one that starts after that would hold it up.
+    if (this.state.stopping)
+      return sendError(
+        reply,
+        Errors.unavailable('this worker is shutting down'),
+      );
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
-      'x-request-id': request.id,
+      'x-request-id': requestId,
     });
     res.flushHeaders();
     this.hub.open(res, query, cursor, prefetched);
