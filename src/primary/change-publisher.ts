@@ -24,8 +24,8 @@ interface StrongWaiter {
 const PUBLISH_HISTORY = 1024;
 
 /**
- * The reconcile loop: takes what the store committed, sends it to every worker as one batch,
- * and only then answers the writes it holds. A worker therefore applies a write before it
+ * The reconcile loop: takes what the store committed, keeps it in the watch history, sends it
+ * to every worker as one batch, and only then answers the writes it holds. A worker therefore applies a write before it
  * hears that the write was acknowledged, and serves its own acknowledged writes at once.
  *
  * Strong writes are answered when every live replica reports the write applied, or with

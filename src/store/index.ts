@@ -12,6 +12,7 @@
  * - `replica-store.ts`: a worker's replica: snapshot, then batches applied exactly once.
  * - `expiry-queue.ts`: the deadline min-heap; `digest.ts`: order-independent content hash.
  * - `write-command.ts` / `change.ts`: what goes into the primary and what comes out of it.
+ * - `change-history.ts`: the changes of the last revisions, for watchers that resume.
  */
 export * from './authoritative-store';
 export * from './change';
