@@ -88,13 +88,17 @@ async function remove(kv: KvCluster, key: string): Promise<number> {
   return expectAck(await kv.delete(`/${enc(key)}`, auth), key);
 }
 
-/** The open watch streams of the whole cluster, from /_/metrics. */
-async function openStreams(kv: KvCluster): Promise<number> {
+/** A metric without labels of the whole cluster, from /_/metrics. */
+async function metric(kv: KvCluster, name: string): Promise<number> {
   const metrics = await kv.get('/_/metrics', auth);
-  const match = /^kv_watch_streams (\d+)$/m.exec(metrics.body);
-  if (match === null) throw new Error('no kv_watch_streams in /_/metrics');
+  const match = new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics.body);
+  if (match === null) throw new Error(`no ${name} in /_/metrics`);
   return Number(match[1]);
 }
+
+/** The open watch streams of the whole cluster. */
+const openStreams = (kv: KvCluster): Promise<number> =>
+  metric(kv, 'kv_watch_streams');
 
 /** A refusal as the shape {@link expectError} checks. */
 function asRefusal(answer: WatchRefusal): HttpResponse {
@@ -166,6 +170,8 @@ describe('watch', () => {
   });
 
   it('sends only keys under the prefix, and no values with values=false', async () => {
+    await waitFor(async () => (await openStreams(kv)) === 0, 10_000, 'none');
+    const sent = await metric(kv, 'kv_watch_events_sent_total');
     const bare = await watchOn(
       kv,
       `/_/watch?prefix=${enc('pf-é/')}&values=false`,
@@ -187,6 +193,8 @@ describe('watch', () => {
       [{ key: 'pf-é/1', type: 'put', expiresAt: null }],
       [{ key: 'pf-é/1', type: 'delete' }],
     ]);
+    expect(await openStreams(kv)).toBe(2);
+    expect((await metric(kv, 'kv_watch_events_sent_total')) - sent).toBe(6);
   });
 
   it('sends an expire event when a deadline passes', async () => {
