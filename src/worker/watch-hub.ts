@@ -47,13 +47,13 @@ class WatchStream {
 
 /**
  * The live streams that watch one prefix with one `values` setting: each event is built once
- * for all of them, and the events of one event-loop turn go out in one write to each.
+ * for all of them, and the events gathered between two flushes go out in one write to each.
  */
 interface WatchGroup {
   readonly prefix: string;
   readonly values: boolean;
   readonly streams: Set<WatchStream>;
-  /** This turn's events, not yet written, and their revisions. */
+  /** The events gathered since the last flush, and their revisions. */
   events: string[];
   revisions: Revision[];
   /** The matching changes of the revision being read, as JSON texts. */
@@ -69,15 +69,17 @@ type PrefixGroups = [WatchGroup | undefined, WatchGroup | undefined];
  * A stream starts by replaying: from the local history, or for revisions older than it holds
  * from the primary's, a slice at a time, each write waiting for the socket to drain. Once it
  * has caught up with the replica it joins its group, and from then on every batch the replica
- * applies reaches it at the end of that turn. A stream's cursor filters out what it has
- * already seen, so the switch leaves no gap and repeats nothing. A live stream that leaves
- * more than KV_WATCH_BUFFER_BYTES unwritten is closed; the client resumes from its last id.
+ * applies reaches it at the next flush: at the end of that turn, or a little later while
+ * flushes take a large share of the event loop (FLUSH_SHARE). A stream's cursor filters out
+ * what it has already seen, so the switch leaves no gap and repeats nothing. A live stream
+ * that leaves more than KV_WATCH_BUFFER_BYTES unwritten is closed; the client resumes from
+ * its last id.
  */
 @Injectable()
 export class WatchHub implements ReplicaListener, OnModuleDestroy {
   private readonly streams = new Set<WatchStream>();
   private readonly index = new PrefixIndex<PrefixGroups>();
-  /** Groups with events to write at the end of this turn. */
+  /** Groups with events to write at the next flush. */
   private pending: WatchGroup[] = [];
   private flushScheduled = false;
   /** When the last flush ended and how long it took, in performance.now() milliseconds. */
@@ -99,11 +101,6 @@ export class WatchHub implements ReplicaListener, OnModuleDestroy {
     replica.listen(this);
     this.pingTimer = setInterval(() => this.ping(), config.watchPingMs);
     this.pingTimer.unref();
-  }
-
-  /** Open streams. */
-  get size(): number {
-    return this.streams.size;
   }
 
   /**
