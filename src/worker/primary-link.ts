@@ -29,6 +29,9 @@ export type ReadCallback = (value: string | null, revision: Revision) => void;
 
 type Handler<T> = (message: T) => void;
 
+// History requests sent to the primary and not yet answered, at most.
+const HISTORY_REQUESTS_IN_FLIGHT = 4;
+
 /**
  * The worker's end of the channel to the primary.
  *
@@ -47,6 +50,8 @@ export class PrimaryLink {
     number,
     (answer: HistoryChanges) => void
   >();
+  private historyRequests = 0;
+  private readonly historyQueue: (() => void)[] = [];
   private outgoing: WriteRequest[] = [];
   private flushScheduled = false;
   private blocked = false;
@@ -123,13 +128,24 @@ export class PrimaryLink {
 
   /**
    * Asks the primary's watch history for the changes with revisions in (`after`, `upTo`]
-   * (see {@link HistoryChanges} for what comes back).
+   * (see {@link HistoryChanges} for what comes back). At most HISTORY_REQUESTS_IN_FLIGHT are
+   * asked at once, the rest wait their turn: streams resuming together on a worker forked a
+   * moment ago must not have the primary queue an answer of up to a MiB for each at once.
    */
   history(after: Revision, upTo: Revision): Promise<HistoryChanges> {
-    const id = this.nextId++;
     return new Promise((resolve) => {
-      this.histories.set(id, resolve);
-      this.send({ type: MessageType.HistoryRequest, id, after, upTo });
+      const ask = (): void => {
+        this.historyRequests++;
+        const id = this.nextId++;
+        this.histories.set(id, (answer) => {
+          this.historyRequests--;
+          this.historyQueue.shift()?.();
+          resolve(answer);
+        });
+        this.send({ type: MessageType.HistoryRequest, id, after, upTo });
+      };
+      if (this.historyRequests < HISTORY_REQUESTS_IN_FLIGHT) ask();
+      else this.historyQueue.push(ask);
     });
   }
 
