@@ -233,8 +233,12 @@ export class WatchHub implements ReplicaListener, OnModuleDestroy {
     this.pending = [];
     this.liveThrough = this.through;
     if (sent > 0) this.metrics.watchEvents.inc(sent);
-    this.lastFlushEnd = performance.now();
-    this.lastFlushCost = this.lastFlushEnd - started;
+    // A response's write reaches its socket (the system call, and the loopback's delivery) in
+    // a callback queued for the next tick: measured after those, not before.
+    process.nextTick(() => {
+      this.lastFlushEnd = performance.now();
+      this.lastFlushCost = this.lastFlushEnd - started;
+    });
   }
 
   /**
