@@ -19,7 +19,7 @@ const REPLAY_WRITE_CHARS = 64 * 1024;
 // a system call and the loopback's delivery, so many streams are written less often, each
 // write carrying more events, instead of costing the writes that pay for the events.
 const FLUSH_SHARE = 0.05;
-const MAX_FLUSH_DELAY_MS = 250;
+const MAX_FLUSH_DELAY_MS = 1000;
 
 /** One open watch stream. */
 class WatchStream {
