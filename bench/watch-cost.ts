@@ -142,6 +142,20 @@ async function stats(server: RunningServer): Promise<Stats> {
   return (await (await fetch(`${server.origin}/_/stats`)).json()) as Stats;
 }
 
+/**
+ * The store's revision once writes have stopped: autocannon ends a run with requests still in
+ * flight, and the primary may apply them after it returns.
+ */
+async function settledRevision(server: RunningServer): Promise<number> {
+  let last = (await stats(server)).revision;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const revision = (await stats(server)).revision;
+    if (revision === last) return revision;
+    last = revision;
+  }
+}
+
 /** User plus system CPU milliseconds of `pid` (clock ticks of 10 ms). Linux only. */
 function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -207,9 +221,9 @@ async function main(): Promise<void> {
       60_000,
       `${streams} open streams`,
     );
-    const from = (await stats(server)).revision;
+    const from = await settledRevision(server);
     const withStreams = await putLoad(server, `${streams} streams`, duration);
-    const to = (await stats(server)).revision;
+    const to = await settledRevision(server);
     let reports: StreamReport[] = [];
     await until(
       async () => {
@@ -266,8 +280,16 @@ async function main(): Promise<void> {
     if (
       complete !== matching.length ||
       quiet !== reports.length - matching.length
-    )
+    ) {
+      const closed = reports.filter((r) => r.closed);
+      console.log(
+        `failed: ${closed.length} streams closed by the server (${closed.filter((r) => r.path === MATCHING).length} matching); ` +
+          `${matching.filter((r) => !r.contiguous).length} matching with a gap or a repeat; ` +
+          `matching streams got from ${Math.min(...matching.map((r) => r.events))} to ${Math.max(...matching.map((r) => r.events))} events, ` +
+          `first ids ${Math.min(...matching.map((r) => r.first))}..${Math.max(...matching.map((r) => r.first))}`,
+      );
       process.exitCode = 1;
+    }
   } finally {
     await server.stop();
   }
