@@ -181,6 +181,8 @@ interface Run {
   summary: LoadSummary;
   /** The cluster's CPU milliseconds per PUT (primary and workers together). */
   cpuPerPut: number;
+  /** This process's (the load generator's and the stream readers') CPU milliseconds per PUT. */
+  clientCpuPerPut: number;
 }
 
 async function putLoad(
@@ -191,6 +193,7 @@ async function putLoad(
   const { primaryPid, workers: list } = await stats(server);
   const pids = [primaryPid, ...list.map((w) => w.pid)];
   const cpuBefore = pids.map(cpuMs);
+  const clientBefore = process.cpuUsage();
   const summary = await closedLoad({
     origin: server.origin,
     connections,
@@ -202,7 +205,13 @@ async function putLoad(
     }),
   });
   const cpu = pids.reduce((sum, pid, i) => sum + cpuMs(pid) - cpuBefore[i]!, 0);
-  return { name, summary, cpuPerPut: cpu / summary.requests };
+  const client = process.cpuUsage(clientBefore);
+  return {
+    name,
+    summary,
+    cpuPerPut: cpu / summary.requests,
+    clientCpuPerPut: (client.user + client.system) / 1000 / summary.requests,
+  };
 }
 
 async function main(): Promise<void> {
@@ -259,13 +268,13 @@ async function main(): Promise<void> {
       `\nPUT, closed loop, ${connections} connections, ${duration} s each, ${workers} workers\n`,
     );
     console.log(
-      '| run | PUT/s | p50 ms | p99 ms | errors | non-2xx | cluster CPU ms per PUT |',
+      '| run | PUT/s | p50 ms | p99 ms | errors | non-2xx | cluster CPU ms per PUT | client CPU ms per PUT |',
     );
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const run of runs) {
       const s = run.summary;
       console.log(
-        `| ${run.name} | ${Math.round(s.reqPerSec)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.errors} | ${s.non2xx} | ${run.cpuPerPut.toFixed(4)} |`,
+        `| ${run.name} | ${Math.round(s.reqPerSec)} | ${s.p50.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.errors} | ${s.non2xx} | ${run.cpuPerPut.toFixed(4)} | ${run.clientCpuPerPut.toFixed(4)} |`,
       );
     }
     console.log(
