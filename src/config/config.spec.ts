@@ -18,6 +18,10 @@ describe('loadConfig', () => {
       snapshotLogRatio: 2,
       snapshotMinLogBytes: 64 * 1_048_576,
       allowTruncate: false,
+      watchHistory: 100_000,
+      watchHistoryBytes: 64 * 1_048_576,
+      watchBufferBytes: 8 * 1_048_576,
+      watchPingMs: 15_000,
     });
     expect(config.workers).toBeGreaterThanOrEqual(1);
   });
@@ -63,6 +67,22 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the watch settings', () => {
+    expect(
+      loadConfig({
+        KV_WATCH_HISTORY: '10',
+        KV_WATCH_HISTORY_BYTES: '0',
+        KV_WATCH_BUFFER_BYTES: '65536',
+        KV_WATCH_PING_MS: '50',
+      }),
+    ).toMatchObject({
+      watchHistory: 10,
+      watchHistoryBytes: 0,
+      watchBufferBytes: 65536,
+      watchPingMs: 50,
+    });
+  });
+
   it('is frozen', () => {
     expect(Object.isFrozen(loadConfig({}))).toBe(true);
   });
@@ -83,6 +103,9 @@ describe('loadConfig', () => {
     ['KV_FSYNC', 'sometimes', /KV_FSYNC must be one of always, everysec, no/],
     ['KV_ALLOW_TRUNCATE', 'yes', /KV_ALLOW_TRUNCATE must be on or off/],
     ['KV_SNAPSHOT_LOG_RATIO', '0', /KV_SNAPSHOT_LOG_RATIO must be from 1/],
+    ['KV_WATCH_HISTORY', '0', /KV_WATCH_HISTORY must be from 1/],
+    ['KV_WATCH_BUFFER_BYTES', '1MiB', /KV_WATCH_BUFFER_BYTES must be a whole/],
+    ['KV_WATCH_PING_MS', '30000', /KV_WATCH_PING_MS must be from 10 to 15000/],
   ])('refuses %s=%s with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

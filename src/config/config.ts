@@ -54,6 +54,17 @@ export interface Config {
   readonly snapshotMinLogBytes: number;
   /** Start from the data before damage in the middle of a log, dropping the rest. */
   readonly allowTruncate: boolean;
+  /** Revisions of changes kept for watchers that resume (KV_WATCH_HISTORY), in every process. */
+  readonly watchHistory: number;
+  /**
+   * Bytes the watch history may hold, by estimate, in every process (KV_WATCH_HISTORY_BYTES):
+   * with large values it keeps fewer than `watchHistory` revisions.
+   */
+  readonly watchHistoryBytes: number;
+  /** Bytes a watch stream may leave unread before the server closes it (KV_WATCH_BUFFER_BYTES). */
+  readonly watchBufferBytes: number;
+  /** How often every watch stream gets a `: ping` comment (KV_WATCH_PING_MS). */
+  readonly watchPingMs: number;
 }
 
 /** How log records are written; see {@link Config.logFormat}. */
@@ -176,6 +187,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       2 ** 50,
     ),
     allowTruncate: onOff('KV_ALLOW_TRUNCATE', 'off'),
+    watchHistory: int('KV_WATCH_HISTORY', 100_000, 1, 100_000_000),
+    watchHistoryBytes: int(
+      'KV_WATCH_HISTORY_BYTES',
+      64 * 1_048_576,
+      0,
+      2 ** 40,
+    ),
+    watchBufferBytes: int('KV_WATCH_BUFFER_BYTES', 8 * 1_048_576, 1, 2 ** 40),
+    // The contract promises a ping at least every 15 s: no longer interval is accepted.
+    watchPingMs: int('KV_WATCH_PING_MS', 15_000, 10, 15_000),
   };
   return Object.freeze(config);
 }

@@ -13,6 +13,7 @@ import { AuthoritativeStore, ChangeBatch, Revision, batchEnd } from '../store';
 import { Durability } from './durability';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaLink, ReplicaSet } from './replica-set';
+import { WatchHistory } from './watch-history';
 
 interface StrongWaiter {
   readonly link: ReplicaLink;
@@ -25,8 +26,8 @@ interface StrongWaiter {
 const PUBLISH_HISTORY = 1024;
 
 /**
- * The reconcile loop: takes what the store committed, sends it to every worker as one batch,
- * and only then answers the writes it holds. A worker therefore applies a write before it
+ * The reconcile loop: takes what the store committed, keeps it in the watch history, sends it
+ * to every worker as one batch, and only then answers the writes it holds. A worker therefore applies a write before it
  * hears that the write was acknowledged, and serves its own acknowledged writes at once.
  *
  * Strong writes are answered when every live replica reports the write applied, or with
@@ -54,6 +55,7 @@ export class ChangePublisher implements OnModuleDestroy {
     private readonly replicas: ReplicaSet,
     private readonly metrics: PrimaryMetrics,
     private readonly durability: Durability,
+    private readonly watchHistory: WatchHistory,
     @Inject(CONFIG) private readonly config: Config,
   ) {
     this.strongTimer = setInterval(
@@ -127,6 +129,7 @@ export class ChangePublisher implements OnModuleDestroy {
     const ack = this.waiters.length > 0;
     if (batch !== undefined) {
       log?.append(encodeBatchFrame(batch));
+      this.watchHistory.record(batch);
       batchBytes = encodeMessage({
         type: MessageType.Batch,
         from: batch.from,

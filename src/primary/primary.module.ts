@@ -11,6 +11,7 @@ import { LogRewriter } from './log-rewriter';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaSet } from './replica-set';
 import { SnapshotStreamer } from './snapshot-streamer';
+import { WatchHistory } from './watch-history';
 import { WorkerMessages } from './worker-messages';
 
 /**
@@ -29,6 +30,7 @@ import { WorkerMessages } from './worker-messages';
     PrimaryMetrics,
     Durability,
     ReplicaSet,
+    WatchHistory,
     ChangePublisher,
     SnapshotStreamer,
     ClusterQueries,

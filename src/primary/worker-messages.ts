@@ -21,6 +21,7 @@ import { ClusterQueries } from './cluster-queries';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 import { SnapshotStreamer } from './snapshot-streamer';
+import { WatchHistory } from './watch-history';
 
 const OUTCOME_LABELS: Record<WriteStatus, string> = {
   [WriteStatus.Ok]: 'ok',
@@ -42,6 +43,7 @@ export class WorkerMessages {
     private readonly publisher: ChangePublisher,
     private readonly snapshots: SnapshotStreamer,
     private readonly queries: ClusterQueries,
+    private readonly watchHistory: WatchHistory,
     private readonly metrics: PrimaryMetrics,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -102,6 +104,12 @@ export class WorkerMessages {
         return;
       case MessageType.ProbeAnswer:
         this.queries.onProbeAnswer(link, message.id, message.body);
+        return;
+      case MessageType.HistoryRequest:
+        this.replicas.send(
+          link,
+          encodeMessage(this.watchHistory.answer(message)),
+        );
         return;
     }
   }

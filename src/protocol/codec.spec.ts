@@ -263,6 +263,25 @@ describe('protocol codec', () => {
           { index: 127, key: 'x', reason: WriteStatus.Exists, revision: 9 },
         ],
       },
+      { type: MessageType.HistoryRequest, id: 7, after: 40, upTo: 2 ** 40 },
+      {
+        type: MessageType.HistoryChanges,
+        id: 7,
+        revision: 60,
+        oldest: 10,
+        changes: [
+          { key: 'a', value: '1', deadline: 9, revision: 41, expired: false },
+          { key: 'b', value: null, deadline: 0, revision: 41, expired: false },
+          { key: 'c', value: null, deadline: 0, revision: 42, expired: true },
+        ],
+      },
+      {
+        type: MessageType.HistoryChanges,
+        id: 8,
+        revision: 60,
+        oldest: 50,
+        changes: [],
+      },
     ];
     it.each(messages.map((m) => [m.type, m]))(
       'type %d decodes to what was encoded',

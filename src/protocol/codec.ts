@@ -107,20 +107,24 @@ function toWire(message: Message): unknown[] {
       for (const s of message.shards) wire.push(s.shard, s.count, s.records);
       return wire;
     }
-    case MessageType.Batch: {
-      const wire: unknown[] = [
-        message.type,
-        message.from,
-        message.publishedAt,
-        message.ack,
-      ];
-      const changes = message.changes;
-      for (let i = 0; i < changes.length; i++) {
-        const c = changes[i]!;
-        wire.push(c.key, c.value, c.deadline, changeFlags(changes, i));
-      }
-      return wire;
-    }
+    case MessageType.Batch:
+      return pushChanges(
+        [message.type, message.from, message.publishedAt, message.ack],
+        message.changes,
+      );
+    case MessageType.HistoryRequest:
+      return [message.type, message.id, message.after, message.upTo];
+    case MessageType.HistoryChanges:
+      return pushChanges(
+        [
+          message.type,
+          message.id,
+          message.revision,
+          message.oldest,
+          message.changes[0]?.revision ?? 0,
+        ],
+        message.changes,
+      );
     case MessageType.WriteResults: {
       const wire: unknown[] = [message.type];
       for (const r of message.results) wire.push(r.id, r.status, r.revision);
@@ -194,6 +198,21 @@ function fromWire(wire: unknown[]): Message {
         publishedAt: wire[2] as number,
         ack: wire[3] as boolean,
         changes: readChanges(wire, 4, wire[1] as number),
+      };
+    case MessageType.HistoryRequest:
+      return {
+        type,
+        id: wire[1] as number,
+        after: wire[2] as number,
+        upTo: wire[3] as number,
+      };
+    case MessageType.HistoryChanges:
+      return {
+        type,
+        id: wire[1] as number,
+        revision: wire[2] as number,
+        oldest: wire[3] as number,
+        changes: readChanges(wire, 5, wire[4] as number),
       };
     case MessageType.WriteResults:
       return { type, results: records(wire, 1, RESULT_FIELDS, toWriteResult) };
@@ -280,6 +299,15 @@ function toTxnFailure(wire: unknown[], at: number): TxnFailure {
     reason: wire[at + 2] as TxnFailureReason,
     revision: wire[at + 3] as number | null,
   };
+}
+
+/** Appends `changes` to `wire` flattened: key, value, deadline, {@link changeFlags}. */
+function pushChanges(wire: unknown[], changes: readonly Change[]): unknown[] {
+  for (let i = 0; i < changes.length; i++) {
+    const c = changes[i]!;
+    wire.push(c.key, c.value, c.deadline, changeFlags(changes, i));
+  }
+  return wire;
 }
 
 function readChanges(wire: unknown[], start: number, from: number): Change[] {

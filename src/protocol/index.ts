@@ -12,7 +12,8 @@
  * of their arenas), SnapshotEnd, interleaved with the Batches published meanwhile, and then
  * answers each Batch it applies with Applied. Writes go up as one Writes message per event-loop
  * turn; WriteResults come down after the Batch that holds them, so a worker always serves its
- * own acknowledged writes.
+ * own acknowledged writes. A watcher that resumes from before a worker's own history (or asks
+ * for the store's revision) sends HistoryRequest; HistoryChanges answers it from the primary's.
  */
 export * from './channel';
 export * from './codec';

@@ -24,6 +24,7 @@ export const MessageType = {
   Query: 5,
   ProbeAnswer: 6,
   Txn: 7,
+  HistoryRequest: 8,
   // primary -> worker
   SnapshotBegin: 20,
   SnapshotChunk: 21,
@@ -35,6 +36,7 @@ export const MessageType = {
   Probe: 27,
   Shutdown: 28,
   TxnResult: 29,
+  HistoryChanges: 30,
 } as const;
 
 /** A write forwarded by a worker; `id` is the worker's own, echoed in the {@link WriteResult}. */
@@ -131,6 +133,18 @@ export interface ProbeAnswer {
   readonly id: number;
   readonly body: unknown;
 }
+/**
+ * Worker -> primary: the changes with revisions in (`after`, `upTo`] from the primary's watch
+ * history, for a watcher resuming from before what this worker's own history holds (a worker
+ * forked a moment ago holds nothing from before its snapshot). `upTo` = `after` asks only for
+ * the primary's revision and oldest available revision.
+ */
+export interface HistoryRequest {
+  readonly type: typeof MessageType.HistoryRequest;
+  readonly id: number;
+  readonly after: Revision;
+  readonly upTo: Revision;
+}
 /** Primary -> worker: a snapshot taken from revision `revision` on starts; batches from revision + 1 follow. */
 export interface SnapshotBegin {
   readonly type: typeof MessageType.SnapshotBegin;
@@ -199,6 +213,20 @@ export interface TxnResult {
   readonly revision: Revision;
   readonly failures: readonly TxnFailure[];
 }
+/**
+ * Primary -> worker: the answer to a {@link HistoryRequest}. `changes` are the first whole
+ * revisions of the range asked for, in order, as many as fit in about a MiB (at least one):
+ * the worker asks again for the rest. Empty when `after` + 1 < `oldest`: those changes are gone.
+ */
+export interface HistoryChanges {
+  readonly type: typeof MessageType.HistoryChanges;
+  readonly id: number;
+  /** The primary's revision: the last change it applied. */
+  readonly revision: Revision;
+  /** The first revision the primary's history still holds. */
+  readonly oldest: Revision;
+  readonly changes: readonly Change[];
+}
 /** Primary -> worker: stop accepting connections, finish what is in flight, exit 0. */
 export interface Shutdown {
   readonly type: typeof MessageType.Shutdown;
@@ -206,7 +234,14 @@ export interface Shutdown {
 
 /** Any message a worker sends. */
 export type WorkerMessage =
-  Hello | Writes | StrongRead | Applied | Query | ProbeAnswer | Txn;
+  | Hello
+  | Writes
+  | StrongRead
+  | Applied
+  | Query
+  | ProbeAnswer
+  | Txn
+  | HistoryRequest;
 /** Any message the primary sends. */
 export type PrimaryMessage =
   | SnapshotBegin
@@ -218,6 +253,7 @@ export type PrimaryMessage =
   | QueryResult
   | Probe
   | Shutdown
-  | TxnResult;
+  | TxnResult
+  | HistoryChanges;
 /** Any message of the protocol. */
 export type Message = WorkerMessage | PrimaryMessage;

@@ -14,9 +14,11 @@
  *   `sliced-digest.ts`: a table's digest a slice per event-loop turn.
  * - `write-command.ts` / `transaction.ts` / `change.ts`: what goes into the primary and what
  *   comes out of it.
+ * - `change-history.ts`: the changes of the last revisions, for watchers that resume.
  */
 export * from './authoritative-store';
 export * from './change';
+export * from './change-history';
 export * from './digest';
 export * from './entry';
 export * from './entry-table';

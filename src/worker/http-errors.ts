@@ -1,7 +1,8 @@
 /**
  * Every error the HTTP API answers, with its stable machine code. The body is always
  * `{"error": code, "message": sentence}`, followed by the members of `details` for the errors
- * that carry more (a failed transaction's `failures`).
+ * that carry more (a failed transaction's `failures`, the oldest revision a watch can resume
+ * from).
  */
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -92,6 +93,29 @@ export const Errors = {
       `ops[${index}]: ${error.message}`,
       error.headers,
     ),
+  invalidFrom: (source: string) =>
+    new HttpError(
+      400,
+      'invalid_from',
+      `${source} must be a revision: decimal digits, at most 9007199254740991`,
+    ),
+  fromAhead: (from: number, revision: number) =>
+    new HttpError(
+      400,
+      'from_ahead',
+      `revision ${from} is ahead of the store, which is at revision ${revision}`,
+    ),
+  invalidValues: new HttpError(
+    400,
+    'invalid_values',
+    'values must be "true" or "false"',
+  ),
+  repeatedParameter: (name: string) =>
+    new HttpError(
+      400,
+      'repeated_parameter',
+      `the query gives ${name} more than once`,
+    ),
   badUrl: new HttpError(400, 'bad_url', 'the URL has bad percent-encoding'),
   badRequest: (detail: string) => new HttpError(400, 'bad_request', detail),
   unauthorized: new HttpError(
@@ -123,6 +147,14 @@ export const Errors = {
       `${failures.length} of the ${ops} operations did not meet their condition; nothing was applied`,
       {},
       { failures },
+    ),
+  historyCompacted: (oldest: number) =>
+    new HttpError(
+      410,
+      'history_compacted',
+      `the changes asked for are no longer kept: resume from revision ${oldest - 1} or later, or read the current values again`,
+      {},
+      { oldest },
     ),
   preconditionFailed: new HttpError(
     412,

@@ -8,6 +8,7 @@ import {
   decodeFrame,
   FrameChannel,
   encodeMessage,
+  HistoryChanges,
   Message,
   MessageType,
   PrimaryMessage,
@@ -43,6 +44,9 @@ export type ReadCallback = (
 
 type Handler<T> = (message: T) => void;
 
+// History requests sent to the primary and not yet answered, at most.
+const HISTORY_REQUESTS_IN_FLIGHT = 4;
+
 /**
  * The worker's end of the channel to the primary.
  *
@@ -59,6 +63,12 @@ export class PrimaryLink {
   private readonly txns = new Map<number, TxnCallback>();
   private readonly reads = new Map<number, ReadCallback>();
   private readonly queries = new Map<number, (body: unknown) => void>();
+  private readonly histories = new Map<
+    number,
+    (answer: HistoryChanges) => void
+  >();
+  private historyRequests = 0;
+  private readonly historyQueue: (() => void)[] = [];
   private outgoing: WriteRequest[] = [];
   private flushScheduled = false;
   private blocked = false;
@@ -151,6 +161,29 @@ export class PrimaryLink {
   }
 
   /**
+   * Asks the primary's watch history for the changes with revisions in (`after`, `upTo`]
+   * (see {@link HistoryChanges} for what comes back). At most HISTORY_REQUESTS_IN_FLIGHT are
+   * asked at once, the rest wait their turn: streams resuming together on a worker forked a
+   * moment ago must not have the primary queue an answer of up to a MiB for each at once.
+   */
+  history(after: Revision, upTo: Revision): Promise<HistoryChanges> {
+    return new Promise((resolve) => {
+      const ask = (): void => {
+        this.historyRequests++;
+        const id = this.nextId++;
+        this.histories.set(id, (answer) => {
+          this.historyRequests--;
+          this.historyQueue.shift()?.();
+          resolve(answer);
+        });
+        this.send({ type: MessageType.HistoryRequest, id, after, upTo });
+      };
+      if (this.historyRequests < HISTORY_REQUESTS_IN_FLIGHT) ask();
+      else this.historyQueue.push(ask);
+    });
+  }
+
+  /**
    * Group commit: while one message of plain writes awaits its answers, new writes wait here
    * and leave together when the answers come. Under load that turns many small messages into
    * few large ones (each message costs two system calls and a decode on both sides); when idle,
@@ -217,6 +250,12 @@ export class PrimaryLink {
         const done = this.queries.get(message.id);
         this.queries.delete(message.id);
         done?.(message.body);
+        return;
+      }
+      case MessageType.HistoryChanges: {
+        const done = this.histories.get(message.id);
+        this.histories.delete(message.id);
+        done?.(message);
         return;
       }
       default:

@@ -1,11 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { LOGGER } from '../config/config.module';
+import { Config } from '../config/config';
+import { CONFIG, LOGGER } from '../config/config.module';
 import { Batch, MessageType, SnapshotBegin, SnapshotChunk } from '../protocol';
 import {
   ApplyResult,
+  Change,
+  ChangeHistory,
   Entry,
   ReplicaStore,
+  Revision,
   SlicedDigest,
   TableDigest,
 } from '../store';
@@ -18,16 +22,34 @@ const nextTurn = (): Promise<void> =>
 // How long a revision report may wait when no strong write is waiting for it.
 const LAZY_ACK_MS = 5;
 
+/** Told of what the serving replica applies, in order (the watch streams). */
+export interface ReplicaListener {
+  /** The changes of `changes` with revisions above `after` were just applied. */
+  applied(changes: readonly Change[], after: Revision): void;
+  /** The replica was replaced by a new snapshot: the history starts over at its revision. */
+  replaced(): void;
+}
+
 /**
  * This worker's read replica, fed by the primary: a snapshot first, then batches, each change
  * applied once. Applied revisions are reported back at the end of the turn when a strong write
  * waits for them, and within a few milliseconds otherwise. A gap in the revisions makes it ask for a fresh snapshot, and it keeps
  * serving the old replica until the new one is complete.
+ *
+ * The changes it applies are also kept in {@link history}, up to the serving replica's
+ * revision: it starts at the revision of the snapshot, so what came before is the primary's
+ * to serve.
  */
 @Injectable()
 export class ReplicaService {
+  /** The changes applied to the serving replica, of the last KV_WATCH_HISTORY revisions. */
+  readonly history: ChangeHistory;
   private replica: ReplicaStore | undefined;
   private incoming: ReplicaStore | undefined;
+  /** The revision of the snapshot being loaded, and the batches that came during it. */
+  private snapshotRevision: Revision = 0;
+  private snapshotBatches: Batch[] = [];
+  private listener: ReplicaListener | undefined;
   private ackScheduled = false;
   private lazyAck: NodeJS.Timeout | undefined;
   private readonly ready: Promise<void>;
@@ -42,12 +64,19 @@ export class ReplicaService {
   constructor(
     private readonly link: PrimaryLink,
     private readonly metrics: WorkerMetrics,
+    @Inject(CONFIG) config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
+    this.history = new ChangeHistory({
+      maxRevisions: config.watchHistory,
+      maxBytes: config.watchHistoryBytes,
+    });
     this.ready = new Promise((resolve) => (this.markReady = resolve));
     link.on<SnapshotBegin>(MessageType.SnapshotBegin, (m) => {
       this.incoming = new ReplicaStore();
       this.incoming.beginSnapshot(m.revision);
+      this.snapshotRevision = m.revision;
+      this.snapshotBatches = [];
     });
     link.on<SnapshotChunk>(MessageType.SnapshotChunk, (m) => {
       const target = this.incoming;
@@ -66,6 +95,11 @@ export class ReplicaService {
   /** The revision this replica has applied up to; 0 before the first snapshot. */
   get revision(): number {
     return this.replica?.revision ?? 0;
+  }
+
+  /** Tells `listener` of every change applied from now on (one listener). */
+  listen(listener: ReplicaListener): void {
+    this.listener = listener;
   }
 
   /** Asks the primary for a snapshot; resolves once it is loaded. */
@@ -99,6 +133,11 @@ export class ReplicaService {
       return;
     }
     this.replica = incoming;
+    this.history.reset(this.snapshotRevision);
+    for (const batch of this.snapshotBatches)
+      this.history.append(batch.changes);
+    this.snapshotBatches = [];
+    this.listener?.replaced();
     this.logger.info(
       { revision: incoming.revision, keys: incoming.table.entries.size },
       'replica loaded',
@@ -115,7 +154,17 @@ export class ReplicaService {
       this.resync(`batch from ${batch.from} after revision ${target.revision}`);
       return;
     }
-    if (target === this.replica && result === ApplyResult.Applied) {
+    if (target === this.incoming) {
+      this.snapshotBatches.push(batch);
+      return;
+    }
+    if (result === ApplyResult.Applied) {
+      const after = this.history.newest;
+      if (!this.history.append(batch.changes)) {
+        // Cannot happen while the history follows the replica; start it over if it does.
+        this.history.reset(target.revision);
+        this.listener?.replaced();
+      } else this.listener?.applied(batch.changes, after);
       this.metrics.replicationLag.observe(
         Math.max(
           0,
@@ -133,6 +182,7 @@ export class ReplicaService {
       'replica out of step; asking for a new snapshot',
     );
     this.incoming = undefined;
+    this.snapshotBatches = [];
     this.link.send({ type: MessageType.Hello });
   }
 

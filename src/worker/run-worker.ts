@@ -23,6 +23,7 @@ import { ReadRoute } from './read-route';
 import { ReplicaService } from './replica.service';
 import { requestIdGenerator } from './request-ids';
 import { TxnRoute } from './txn-route';
+import { WATCH_PATH, WatchRoute } from './watch-route';
 import { WorkerMetrics } from './worker-metrics';
 import { WorkerModule } from './worker.module';
 import { WorkerState } from './worker-state';
@@ -87,6 +88,7 @@ export async function runWorker(config: Config): Promise<void> {
   app.get(ReadRoute).register(fastify);
   app.get(WriteRoutes).register(fastify);
   app.get(TxnRoute).register(fastify);
+  app.get(WatchRoute).register(fastify);
 
   const link = app.get(PrimaryLink);
   const replica = app.get(ReplicaService);
@@ -205,17 +207,21 @@ function installHooks(
     );
     return;
   }
+  // A watch stream is no request in flight, and its duration says nothing of the server's
+  // speed; it has metrics of its own. Its response is hijacked, so onResponse would run only
+  // when the server ends the stream, not when the client does.
   fastify.addHook(
     'onRequest',
     (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-      metrics.inFlight.inc();
       reply.header('x-request-id', request.id);
+      if (request.routeOptions.url !== WATCH_PATH) metrics.inFlight.inc();
       done();
     },
   );
   fastify.addHook(
     'onResponse',
     (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      if (request.routeOptions.url === WATCH_PATH) return done();
       metrics.inFlight.dec();
       metrics.observeRequest(
         request.routeOptions.url ?? 'unmatched',

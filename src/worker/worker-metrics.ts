@@ -1,5 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+} from 'prom-client';
 import { PrimaryLink } from './primary-link';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -20,6 +26,16 @@ export class WorkerMetrics {
       0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05,
       0.1, 0.5, 1,
     ],
+    registers: [this.registry],
+  });
+  readonly watchStreams = new Gauge({
+    name: 'kv_watch_streams',
+    help: 'Open watch streams (GET /_/watch).',
+    registers: [this.registry],
+  });
+  readonly watchEvents = new Counter({
+    name: 'kv_watch_events_sent_total',
+    help: 'Watch events written to streams, one per event per stream.',
     registers: [this.registry],
   });
   private readonly duration = new Histogram({

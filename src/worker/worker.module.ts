@@ -4,6 +4,8 @@ import { ReadRoute } from './read-route';
 import { ReplicaService } from './replica.service';
 import { SystemController } from './system.controller';
 import { TxnRoute } from './txn-route';
+import { WatchHub } from './watch-hub';
+import { WatchRoute } from './watch-route';
 import { WorkerMetrics } from './worker-metrics';
 import { WorkerState } from './worker-state';
 import { WriteRoutes } from './write-routes';
@@ -16,6 +18,8 @@ import { WriteRoutes } from './write-routes';
     ReadRoute,
     ReplicaService,
     TxnRoute,
+    WatchHub,
+    WatchRoute,
     WorkerMetrics,
     WorkerState,
     WriteRoutes,
