@@ -355,7 +355,7 @@ export class EntryTable {
   private readonly keys: ShardKeys;
   private readonly order: OrderedIndex;
   /** Whether {@link order} holds every key; when false it is empty until rebuilt. */
-  private ordered = true;
+  private orderCurrent = true;
 
   /**
    * @param shardBits log2 of the number of shards, from 0 (one shard) to 20.
@@ -395,6 +395,14 @@ export class EntryTable {
     let bytes = 0;
     for (const shard of this.shards) bytes += shard.capacity;
     return bytes;
+  }
+
+  /**
+   * Whether the ordered index holds every key now: false from {@link deferOrdering} (or an
+   * {@link importShard} that defers it) until {@link ensureOrdered} or {@link list}.
+   */
+  get ordered(): boolean {
+    return this.orderCurrent;
   }
 
   /**
@@ -471,7 +479,7 @@ export class EntryTable {
       shard.hashes[slot] = hash;
       shard.live++;
       this.count++;
-      if (this.ordered) this.order.insert(this.keys.locator(index, slot));
+      if (this.orderCurrent) this.order.insert(this.keys.locator(index, slot));
       return true;
     }
     const previous = (shard.slots[slot]! - 1) * 8;
@@ -489,7 +497,7 @@ export class EntryTable {
     const slot = shard.find(keyScratch, length, hash);
     if (slot < 0) return false;
     // While the slot still leads to the key: the index may have to read it.
-    if (this.ordered)
+    if (this.orderCurrent)
       this.order.remove(this.keys.locator(index, slot), shard.leafIds[slot]!);
     const offset = (shard.slots[slot]! - 1) * 8;
     shard.slots[slot] = DELETED;
@@ -508,7 +516,7 @@ export class EntryTable {
       this.shards[i] = new Shard(MIN_ARENA_BYTES);
     this.count = 0;
     this.order.clear();
-    this.ordered = true;
+    this.orderCurrent = true;
   }
 
   /**
@@ -517,8 +525,8 @@ export class EntryTable {
    * where one sort costs far less than an insert per key.
    */
   deferOrdering(): void {
-    if (!this.ordered) return;
-    this.ordered = false;
+    if (!this.orderCurrent) return;
+    this.orderCurrent = false;
     this.order.clear();
   }
 
@@ -528,7 +536,7 @@ export class EntryTable {
    * load ends, so that no later read pays for it.
    */
   ensureOrdered(): void {
-    if (this.ordered) return;
+    if (this.orderCurrent) return;
     const locators = new Uint32Array(this.count);
     let at = 0;
     for (let index = 0; index < this.shards.length; index++) {
@@ -537,7 +545,7 @@ export class EntryTable {
         if (slots[slot]! > 0) locators[at++] = this.keys.locator(index, slot);
     }
     this.order.load(locators);
-    this.ordered = true;
+    this.orderCurrent = true;
   }
 
   /**
@@ -694,7 +702,7 @@ export class EntryTable {
     next.used = size;
     this.shards[image.shard] = next;
     this.count += next.live;
-    if (!this.ordered) return;
+    if (!this.orderCurrent) return;
     if (next.live > (this.count - next.live) * IMPORT_ONE_BY_ONE) {
       this.deferOrdering();
       return;
@@ -711,7 +719,7 @@ export class EntryTable {
   private resizeShard(index: number, shard: Shard, keys: number): void {
     if (slotsFor(keys) > 2 ** this.shift)
       throw new RangeError(`shard ${index} cannot hold ${keys} keys`);
-    if (!this.ordered || shard.live === 0) {
+    if (!this.orderCurrent || shard.live === 0) {
       shard.resizeIndex(keys);
       return;
     }

@@ -295,10 +295,13 @@ describe('EntryTable.list', () => {
     const replica = new EntryTable(4, { leafCapacity: 8, branchCapacity: 4 });
     const last = images.pop()!;
     for (const image of images) replica.importShard(image);
+    expect(replica.ordered).toBe(false);
     replica.ensureOrdered();
+    expect(replica.ordered).toBe(true);
     checkIndex(replica);
     // The last shard is small beside the rest: its keys go in one by one.
     replica.importShard(last);
+    expect(replica.ordered).toBe(true);
     checkIndex(replica);
     const live = keys.filter((_, i) => i % 10 !== 0).sort(byteOrder);
     expect(
@@ -315,6 +318,7 @@ describe('EntryTable.list', () => {
     table.deferOrdering();
     for (let i = 0; i < 50; i++) table.delete(`a${i * 2}`);
     table.set('b', '2', 200, NO_DEADLINE);
+    expect(table.ordered).toBe(false);
     expect(
       table.list('', undefined, 1000, 0).entries.map((e) => e.key),
     ).toEqual(
