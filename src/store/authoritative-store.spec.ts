@@ -1016,6 +1016,27 @@ describe('AuthoritativeStore', () => {
       expect(store.takeBatch()?.from).toBe(6);
     });
 
+    it('builds the ordered index once, when restoring ends', () => {
+      const store = newStore();
+      for (let i = 2000; i > 0; i--)
+        store.loadEntry(`k${String(i).padStart(4, '0')}`, '1', i, NO_DEADLINE);
+      store.replayBatch({
+        from: 2001,
+        changes: [at(deleteChange('k0002'), 2001)],
+      });
+      // Loading left the index empty: one sort at the end costs less than 2000 inserts.
+      expect(store.table.entries.ordered).toBe(false);
+      store.restored(2001);
+      expect(store.table.entries.ordered).toBe(true);
+      expect(
+        store.table.list('k', undefined, 3, now).entries.map((e) => e.key),
+      ).toEqual(['k0001', 'k0003', 'k0004']);
+      store.execute(put('k0000', '1'));
+      expect(
+        store.table.list('k', undefined, 2, now).entries.map((e) => e.key),
+      ).toEqual(['k0000', 'k0001']);
+    });
+
     it('loads a value given as its UTF-8 bytes, as if given as text', () => {
       const store = newStore();
       // '"é€"' as UTF-8: a snapshot file hands values over as bytes.

@@ -221,7 +221,8 @@ export class AuthoritativeStore {
 
   /**
    * Restoring from disk, step 1: adds one entry of a snapshot as it was stored. Only for a fresh
-   * store, before {@link restored}.
+   * store, before {@link restored}. The ordered index waits for {@link restored}, which sorts
+   * every key at once.
    */
   loadEntry(
     key: string,
@@ -230,6 +231,7 @@ export class AuthoritativeStore {
     deadline: Milliseconds,
   ): void {
     this.assertRestoring();
+    this.table.entries.deferOrdering();
     this.table.entries.set(key, value, revision, deadline);
   }
 
@@ -245,10 +247,12 @@ export class AuthoritativeStore {
   /**
    * Restoring from disk, step 3: the store continues from `revision` (or from the newest entry,
    * if one is newer, so a revision is never handed out twice) as if it had published everything
-   * up to it. Rebuilds the deadline queue; expired keys are left for {@link reapExpired}.
+   * up to it. Rebuilds the deadline queue and the ordered index; expired keys are left for
+   * {@link reapExpired}.
    */
   restored(revision: Revision): void {
     this.assertRestoring();
+    this.table.entries.ensureOrdered();
     let newest = revision;
     for (const [key, entry] of this.table.entries.entries()) {
       if (entry.revision > newest) newest = entry.revision;
