@@ -5,6 +5,7 @@ import {
 import { batchEnd, Change, ChangeBatch } from './change';
 import { MULTI, MULTI_BYTES, plain } from './entry.spec-support';
 import { ExpiryQueue } from './expiry-queue';
+import { TxnOpKind } from './transaction';
 import { MAX_TTL, NO_DEADLINE } from './types';
 import {
   Precondition,
@@ -557,6 +558,28 @@ describe('AuthoritativeStore', () => {
       expect(store.reapExpired()).toBe(1);
       expect(store.liveCount()).toBe(0);
       expect(store.revision).toBe(4);
+    });
+  });
+
+  describe('list', () => {
+    it('pages the keys live at the clock, a transaction whole or not at all', () => {
+      const store = newStore();
+      store.execute(put('user/b', '2'));
+      store.execute(put('user/a', '1', 100));
+      store.execute(put('other', '3'));
+      expect(
+        store.list('user/', undefined, 10).entries.map((e) => e.key),
+      ).toEqual(['user/a', 'user/b']);
+      store.transact([
+        { kind: TxnOpKind.Put, key: 'user/c', value: '4', ttl: 0 },
+        { kind: TxnOpKind.Delete, key: 'user/b', value: '', ttl: 0 },
+      ]);
+      now += 100; // user/a's deadline: gone before any reaping
+      const page = store.list('user/', undefined, 1);
+      expect(page.more).toBe(false);
+      expect(
+        page.entries.map((e) => [e.key, e.entry.value, e.entry.revision]),
+      ).toEqual([['user/c', '4', 4]]);
     });
   });
 

@@ -2,7 +2,7 @@ import { Change, ChangeBatch } from './change';
 import { Entry, isLive } from './entry';
 import { ExpiryQueue } from './expiry-queue';
 import { KvTable } from './kv-table';
-import { DEFAULT_SHARD_BITS, ownedCopy } from './entry-table';
+import { DEFAULT_SHARD_BITS, ListPage, ownedCopy } from './entry-table';
 import {
   TxnFailure,
   TxnFailureReason,
@@ -93,6 +93,15 @@ export class AuthoritativeStore {
   /** The live entry of `key` now, or undefined. */
   get(key: string): Entry | undefined {
     return this.table.read(key, this.clock());
+  }
+
+  /**
+   * A page of the keys live now that start with `prefix`, strictly after `after`, at most
+   * `limit`, in ascending UTF-8 byte order: {@link KvTable.list} at the store's clock. A
+   * transaction is applied in one call, so a page never holds part of one.
+   */
+  list(prefix: string, after: string | undefined, limit: number): ListPage {
+    return this.table.list(prefix, after, limit, this.clock());
   }
 
   /** Applies `command` if its conditions hold, and says what happened. */
