@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { LOGGER } from '../config/config.module';
 import { Batch, MessageType, SnapshotBegin, SnapshotChunk } from '../protocol';
-import { ApplyResult, Entry, ReplicaStore } from '../store';
+import { ApplyResult, Entry, ListPage, ReplicaStore } from '../store';
 import { PrimaryLink } from './primary-link';
 import { WorkerMetrics } from './worker-metrics';
 
@@ -62,6 +62,25 @@ export class ReplicaService {
   /** The entry of `key` live now, or undefined. */
   read(key: string): Entry | undefined {
     return this.replica?.read(key, Date.now());
+  }
+
+  /**
+   * A page of the keys live now that start with `prefix`, strictly after `after`, at most
+   * `limit` (see {@link KvTable.list}), and the revision it was read at. Read in one call, and
+   * a batch is applied in one call too, so the page never holds part of a transaction.
+   */
+  list(
+    prefix: string,
+    after: string | undefined,
+    limit: number,
+  ): { page: ListPage; revision: number } {
+    const replica = this.replica;
+    if (replica === undefined)
+      return { page: { entries: [], more: false }, revision: 0 };
+    return {
+      page: replica.table.list(prefix, after, limit, Date.now()),
+      revision: replica.revision,
+    };
   }
 
   /** The digest of this replica's live data, with its revision. */

@@ -1,5 +1,11 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+} from 'prom-client';
 import { PrimaryLink } from './primary-link';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -20,6 +26,20 @@ export class WorkerMetrics {
       0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05,
       0.1, 0.5, 1,
     ],
+    registers: [this.registry],
+  });
+  /** Pages of `GET /_/keys` answered, by consistency. */
+  readonly listPages = new Counter({
+    name: 'kv_list_pages_total',
+    help: 'Pages of keys answered by GET /_/keys, by consistency (eventual: this replica; strong: the primary).',
+    labelNames: ['consistency'],
+    registers: [this.registry],
+  });
+  /** Keys in the pages of `GET /_/keys` answered, by consistency. */
+  readonly listKeys = new Counter({
+    name: 'kv_list_keys_total',
+    help: 'Keys in the pages answered by GET /_/keys, by consistency.',
+    labelNames: ['consistency'],
     registers: [this.registry],
   });
   private readonly duration = new Histogram({
