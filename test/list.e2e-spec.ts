@@ -644,9 +644,22 @@ describe('GET /_/keys on a default cluster', () => {
     await list(kv, 'prefix=ord%2F&consistency=strong');
     expect(await count('eventual')).toBe(eventual + 2);
     expect(await count('strong')).toBe(strong + 1);
-    expect((await kv.get('/_/metrics')).body).toMatch(
-      /^kv_list_keys_total\{consistency="eventual"\} \d+$/m,
-    );
+    const text = (await kv.get('/_/metrics')).body;
+    expect(text).toMatch(/^kv_list_keys_total\{consistency="eventual"\} \d+$/m);
+    // The ordered index's size, from the primary and from every worker.
+    const stats = await kv.stats();
+    for (const [role, pid] of [
+      ['primary', stats.primaryPid],
+      ...stats.workers.map((w) => ['worker', w.pid] as const),
+    ])
+      expect(
+        Number(
+          new RegExp(
+            `^kv_ordered_index_bytes\\{role="${role}",pid="${pid}"\\} (\\d+)$`,
+            'm',
+          ).exec(text)?.[1],
+        ),
+      ).toBeGreaterThan(0);
   });
 });
 

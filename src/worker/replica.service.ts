@@ -30,6 +30,9 @@ export class ReplicaService {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+    metrics.reportOrderedIndex(
+      () => this.replica?.table.entries.orderedIndexBytes ?? 0,
+    );
     link.on<SnapshotBegin>(MessageType.SnapshotBegin, (m) => {
       this.incoming = new ReplicaStore();
       this.incoming.beginSnapshot(m.revision);

@@ -69,6 +69,22 @@ export class WorkerMetrics {
     });
   }
 
+  /**
+   * Reports `bytes()`, what this worker's ordered index of keys takes, at every scrape, as the
+   * primary reports its own (`kv_ordered_index_bytes`).
+   */
+  reportOrderedIndex(bytes: () => number): void {
+    new Gauge({
+      name: 'kv_ordered_index_bytes',
+      help: 'Bytes the ordered index of keys (for GET /_/keys) takes in each process.',
+      labelNames: ['role', 'pid'],
+      registers: [this.registry],
+      collect() {
+        this.set({ role: 'worker', pid: String(process.pid) }, bytes());
+      },
+    });
+  }
+
   /** Records one finished request; `seconds` from its first byte to its last. */
   observeRequest(
     route: string,
