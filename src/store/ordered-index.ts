@@ -41,6 +41,11 @@ const LEAVES_PER_CHUNK = 64;
 const OBJECT_BYTES = 64;
 /** Ranges shorter than this are sorted by comparison rather than by radix. */
 const RADIX_MIN = 64;
+/**
+ * A split raises a leaf's prefix only by this many bytes or more: its hints (4 bytes) still
+ * tell most keys apart when it lags by less, and each raise reads every key of the leaf.
+ */
+const PREFIX_RAISE = 2;
 /** Bulk loading fills nodes to this fraction, leaving room for inserts before splits. */
 const LOAD_FILL = 7 / 8;
 
@@ -53,8 +58,11 @@ class Leaf {
   count = 0;
   /**
    * Every key of the leaf, padded with zero bytes past its end, has the same first `prefix`
-   * bytes. Hints are the 4 bytes that follow them.
+   * bytes: these, one char per byte. Hints are the 4 bytes that follow them. Kept so that a
+   * key is checked against the prefix without reading a key of the leaf.
    */
+  prefixText = '';
+  /** `prefixText.length`, in a field of its own. */
   prefix = 0;
   next: Leaf | null = null;
   prev: Leaf | null = null;
@@ -91,6 +99,16 @@ function hintAt(
   length: number,
   at: number,
 ): number {
+  if (at + 4 <= length) {
+    const from = start + at;
+    return (
+      ((bytes[from]! << 24) |
+        (bytes[from + 1]! << 16) |
+        (bytes[from + 2]! << 8) |
+        bytes[from + 3]!) >>>
+      0
+    );
+  }
   let hint = 0;
   for (let i = at; i < at + 4; i++)
     hint = hint * 256 + (i < length ? bytes[start + i]! : 0);
@@ -154,6 +172,32 @@ function paddedCommon(
   return limit;
 }
 
+/** The first `count` bytes of a key padded with zero bytes past its end, one char per byte. */
+function paddedText(
+  bytes: Uint8Array,
+  start: number,
+  length: number,
+  count: number,
+): string {
+  const text = String.fromCharCode(
+    ...bytes.subarray(start, start + Math.min(length, count)),
+  );
+  return count > length ? text + '\0'.repeat(count - length) : text;
+}
+
+/** How many first bytes a key, zero-padded, shares with `text` (one char per byte). */
+function sharedWithText(
+  bytes: Uint8Array,
+  start: number,
+  length: number,
+  text: string,
+): number {
+  for (let i = 0; i < text.length; i++) {
+    if ((i < length ? bytes[start + i]! : 0) !== text.charCodeAt(i)) return i;
+  }
+  return text.length;
+}
+
 /** A position in the index, moving forward in key order. */
 export class OrderedCursor {
   /** @internal made by {@link OrderedIndex.seek} */
@@ -212,6 +256,12 @@ export class OrderedIndex {
   /** The branches and child indexes of the last descent that recorded its path. */
   private readonly pathNodes: Branch[] = [];
   private readonly pathIndexes: number[] = [];
+  /**
+   * The separators around the leaf that the last recording descent reached: each of its keys
+   * is at or above the low one and below the high one; null past the first or last leaf.
+   */
+  private fenceLow: string | null = null;
+  private fenceHigh: string | null = null;
 
   constructor(
     private readonly source: KeySource,
@@ -281,24 +331,13 @@ export class OrderedIndex {
     const cells = leaf.cells;
     const base = leaf.base;
     if (leaf.count === 0) {
-      leaf.prefix = length;
+      this.setPrefix(leaf, paddedText(bytes, start, length, length));
     } else {
-      source.read(cells[base]!);
-      const common = paddedCommon(
-        bytes,
-        start,
-        length,
-        source.keyBytes,
-        source.keyStart,
-        source.keyLength,
-        leaf.prefix,
-      );
-      if (common < leaf.prefix) {
-        leaf.prefix = common;
-        this.rehint(leaf);
-      }
+      const common = sharedWithText(bytes, start, length, leaf.prefixText);
+      if (common < leaf.prefix)
+        this.setPrefix(leaf, leaf.prefixText.slice(0, common));
     }
-    const position = this.positionIn(leaf, bytes, start, length, false);
+    const position = this.positionIn(leaf, bytes, start, length, false, true);
     const end = base + leaf.count;
     const hints = base + this.stride;
     cells.copyWithin(base + position + 1, base + position, end);
@@ -388,7 +427,7 @@ export class OrderedIndex {
     const leaf = this.descend(bytes, start, length, false);
     return new OrderedCursor(
       leaf,
-      this.positionIn(leaf, bytes, start, length, strict),
+      this.positionIn(leaf, bytes, start, length, strict, false),
     );
   }
 
@@ -432,7 +471,6 @@ export class OrderedIndex {
         if (this.leaves[node.id] !== node)
           throw new Error(`leaf ${node.id} not registered`);
         leavesInOrder.push(node);
-        let first: Uint8Array | undefined;
         for (let i = 0; i < node.count; i++) {
           const locator = node.cells[node.base + i]!;
           source.read(locator);
@@ -440,17 +478,10 @@ export class OrderedIndex {
             source.keyStart,
             source.keyStart + source.keyLength,
           );
-          first ??= bytes;
           if (
-            paddedCommon(
-              bytes,
-              0,
-              bytes.length,
-              first,
-              0,
-              first.length,
-              node.prefix,
-            ) !== node.prefix
+            node.prefixText.length !== node.prefix ||
+            sharedWithText(bytes, 0, bytes.length, node.prefixText) !==
+              node.prefix
           )
             throw new Error(`leaf ${node.id}: a key does not share the prefix`);
           if (
@@ -545,6 +576,10 @@ export class OrderedIndex {
     record: boolean,
   ): Leaf {
     let node = this.root;
+    if (record) {
+      this.fenceLow = null;
+      this.fenceHigh = null;
+    }
     for (let level = 0; level < this.height; level++) {
       const branch = node as Branch;
       const separators = branch.separators;
@@ -559,19 +594,25 @@ export class OrderedIndex {
       if (record) {
         this.pathNodes[level] = branch;
         this.pathIndexes[level] = low;
+        if (low > 0) this.fenceLow = separators[low - 1]!;
+        if (low < separators.length) this.fenceHigh = separators[low]!;
       }
       node = branch.children[low]!;
     }
     return node as Leaf;
   }
 
-  /** The first position of `leaf` whose key is at or above (`strict`: above) the given key. */
+  /**
+   * The first position of `leaf` whose key is at or above (`strict`: above) the given key;
+   * `sharesPrefix` when the key is known to share the leaf's prefix.
+   */
   private positionIn(
     leaf: Leaf,
     bytes: Uint8Array,
     start: number,
     length: number,
     strict: boolean,
+    sharesPrefix: boolean,
   ): number {
     const count = leaf.count;
     if (count === 0) return 0;
@@ -579,17 +620,12 @@ export class OrderedIndex {
     const cells = leaf.cells;
     const base = leaf.base;
     const prefix = leaf.prefix;
-    if (prefix > 0) {
+    if (prefix > 0 && !sharesPrefix) {
       // Every key of the leaf shares its first bytes: the key sorts before or after them all
       // unless it shares them too.
-      source.read(cells[base]!);
-      const keyBytes = source.keyBytes;
-      const keyStart = source.keyStart;
-      const keyLength = source.keyLength;
+      const text = leaf.prefixText;
       for (let i = 0; i < prefix; i++) {
-        const d =
-          (i < length ? bytes[start + i]! : 0) -
-          (i < keyLength ? keyBytes[keyStart + i]! : 0);
+        const d = (i < length ? bytes[start + i]! : 0) - text.charCodeAt(i);
         if (d < 0) return 0;
         if (d > 0) return count;
       }
@@ -623,7 +659,14 @@ export class OrderedIndex {
     return low;
   }
 
-  /** Recomputes every hint of `leaf` from its keys, after its prefix changed. */
+  /** Gives `leaf` the prefix `text` and recomputes every hint from its keys. */
+  private setPrefix(leaf: Leaf, text: string): void {
+    leaf.prefixText = text;
+    leaf.prefix = text.length;
+    this.rehint(leaf);
+  }
+
+  /** Recomputes every hint of `leaf` from its keys, for its prefix. */
   private rehint(leaf: Leaf): void {
     const source = this.source;
     const cells = leaf.cells;
@@ -640,11 +683,32 @@ export class OrderedIndex {
   }
 
   /**
-   * Sets the prefix of `leaf` to all that its first and last keys share (all its keys share
-   * it, being between them), and its hints to match, unless it was that already.
+   * Raises the prefix of `leaf`, between separators `low` and `high` (null: no bound), to what
+   * all keys between them share, or with a bound missing to what its first and last keys share
+   * (all its keys do, being between them); only by {@link PREFIX_RAISE} bytes or more.
    */
-  private tighten(leaf: Leaf): void {
+  private tighten(leaf: Leaf, low: string | null, high: string | null): void {
     if (leaf.count === 0) return;
+    let text: string;
+    if (low !== null && high !== null) {
+      const most = Math.min(low.length, high.length);
+      let common = 0;
+      while (
+        common < most &&
+        low.charCodeAt(common) === high.charCodeAt(common)
+      )
+        common++;
+      if (common < leaf.prefix + PREFIX_RAISE) return;
+      text = low.slice(0, common);
+    } else {
+      text = this.keysShare(leaf);
+      if (text.length < leaf.prefix + PREFIX_RAISE) return;
+    }
+    this.setPrefix(leaf, text);
+  }
+
+  /** What the first and last keys of `leaf` (so all of them), zero-padded, begin with. */
+  private keysShare(leaf: Leaf): string {
     const source = this.source;
     source.read(leaf.cells[leaf.base]!);
     const bytes = source.keyBytes;
@@ -660,9 +724,7 @@ export class OrderedIndex {
       source.keyLength,
       Math.max(length, source.keyLength),
     );
-    if (common === leaf.prefix) return;
-    leaf.prefix = common;
-    this.rehint(leaf);
+    return paddedText(bytes, start, length, common);
   }
 
   /**
@@ -680,10 +742,8 @@ export class OrderedIndex {
     const bStart = source.keyStart;
     let same = 0;
     while (same < aLength && a[aStart + same] === b[bStart + same]) same++;
-    let separator = '';
-    for (let i = 0; i <= same; i++)
-      separator += String.fromCharCode(b[bStart + i]!);
-    return separator;
+    // One call, not a concatenation per byte: that would leave a rope, slower to read.
+    return String.fromCharCode(...b.subarray(bStart, bStart + same + 1));
   }
 
   /** Moves `n` entries from position `from` of leaf `a` to position `to` of leaf `b`. */
@@ -722,19 +782,17 @@ export class OrderedIndex {
     const right = this.newLeaf();
     this.moveEntries(leaf, keep, right, 0, count - keep);
     right.count = count - keep;
+    right.prefixText = leaf.prefixText;
     right.prefix = leaf.prefix;
     leaf.count = keep;
     right.next = leaf.next;
     if (right.next !== null) right.next.prev = right;
     right.prev = leaf;
     leaf.next = right;
-    this.tighten(leaf);
-    this.tighten(right);
-    this.insertIntoParent(
-      this.height,
-      this.separatorBetween(leaf, right),
-      right,
-    );
+    const separator = this.separatorBetween(leaf, right);
+    this.tighten(leaf, this.fenceLow, separator);
+    this.tighten(right, separator, this.fenceHigh);
+    this.insertIntoParent(this.height, separator, right);
   }
 
   /**
@@ -764,40 +822,13 @@ export class OrderedIndex {
   }
 
   /**
-   * Gives the keys of leaves `into` and `from` (both holding keys before) the one prefix and
-   * hints that fit them all, after keys moved from `from` into `into`.
+   * Gives `into`, after keys with hints for prefix length `fromPrefix` moved into it, the
+   * prefix that all its keys share now, and hints to match, unless it has them already.
    */
   private mergedPrefix(into: Leaf, fromPrefix: number): void {
-    const prefix = Math.min(into.prefix, fromPrefix);
-    if (prefix !== into.prefix || prefix !== fromPrefix) {
-      into.prefix = prefix;
-      this.rehint(into);
-    }
-    this.tightenDown(into);
-  }
-
-  /** Lowers the prefix of `leaf` to what its first and last keys share, if they share less. */
-  private tightenDown(leaf: Leaf): void {
-    if (leaf.count === 0) return;
-    const source = this.source;
-    source.read(leaf.cells[leaf.base]!);
-    const bytes = source.keyBytes;
-    const start = source.keyStart;
-    const length = source.keyLength;
-    source.read(leaf.cells[leaf.base + leaf.count - 1]!);
-    const common = paddedCommon(
-      bytes,
-      start,
-      length,
-      source.keyBytes,
-      source.keyStart,
-      source.keyLength,
-      leaf.prefix,
-    );
-    if (common < leaf.prefix) {
-      leaf.prefix = common;
-      this.rehint(leaf);
-    }
+    const text = this.keysShare(into);
+    if (text !== into.prefixText || fromPrefix !== into.prefix)
+      this.setPrefix(into, text);
   }
 
   /** Refills the leaf at the end of the last recorded path, under its minimum, from a neighbour. */
@@ -810,12 +841,9 @@ export class OrderedIndex {
     const right = parent.children[at + 1] as Leaf;
     const total = left.count + right.count;
     if (total <= this.leafCapacity) {
-      const rightPrefix = right.prefix;
-      const wasEmpty = left.count === 0;
       this.moveEntries(right, 0, left, left.count, right.count);
       left.count = total;
-      if (wasEmpty) left.prefix = rightPrefix;
-      else if (right.count > 0) this.mergedPrefix(left, rightPrefix);
+      if (total > 0) this.mergedPrefix(left, right.prefix);
       left.next = right.next;
       if (left.next !== null) left.next.prev = left;
       this.freeLeaf(right);
@@ -1043,6 +1071,13 @@ export class OrderedIndex {
       const last = to - 1;
       const differ = hi[from]! ^ hi[last]!;
       const shared = differ !== 0 ? Math.clz32(differ) >> 3 : 4;
+      this.source.read(locators[from]!);
+      leaf.prefixText = paddedText(
+        this.source.keyBytes,
+        this.source.keyStart,
+        this.source.keyLength,
+        offset + shared,
+      );
       leaf.prefix = offset + shared;
       const cells = leaf.cells;
       const base = leaf.base;
