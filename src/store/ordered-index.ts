@@ -39,6 +39,10 @@ export const DEFAULT_BRANCH_CAPACITY = 64;
 const LEAVES_PER_CHUNK = 64;
 /** Rough bytes of a small JS object with a few fields, for {@link OrderedIndex.bytes}. */
 const OBJECT_BYTES = 64;
+/** Most bytes turned into a string by one call of `String.fromCharCode`. */
+const TEXT_CHUNK = 4096;
+/** Keys read to guess the prefix that all keys of a bulk load share. */
+const SAMPLE = 256;
 /** Ranges shorter than this are sorted by comparison rather than by radix. */
 const RADIX_MIN = 64;
 /**
@@ -172,6 +176,23 @@ function paddedCommon(
   return limit;
 }
 
+/**
+ * `bytes[start..end)` as a string of one char per byte: made in one call, as a concatenation
+ * per byte would leave a rope, slower to read.
+ */
+function textOf(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= TEXT_CHUNK)
+    return String.fromCharCode.apply(
+      null,
+      bytes.subarray(start, end) as unknown as number[],
+    );
+  // Long keys in pieces, as a call takes a bounded number of arguments; join makes it flat.
+  const pieces: string[] = [];
+  for (let at = start; at < end; at += TEXT_CHUNK)
+    pieces.push(textOf(bytes, at, Math.min(end, at + TEXT_CHUNK)));
+  return pieces.join('');
+}
+
 /** The first `count` bytes of a key padded with zero bytes past its end, one char per byte. */
 function paddedText(
   bytes: Uint8Array,
@@ -179,10 +200,10 @@ function paddedText(
   length: number,
   count: number,
 ): string {
-  const text = String.fromCharCode(
-    ...bytes.subarray(start, start + Math.min(length, count)),
-  );
-  return count > length ? text + '\0'.repeat(count - length) : text;
+  if (count <= length) return textOf(bytes, start, start + count);
+  const padded = new Uint8Array(count);
+  padded.set(bytes.subarray(start, start + length));
+  return textOf(padded, 0, count);
 }
 
 /** How many first bytes a key, zero-padded, shares with `text` (one char per byte). */
@@ -290,11 +311,13 @@ export class OrderedIndex {
   }
 
   /**
-   * Bytes the index holds: its typed arrays exactly, plus an estimate of its objects (leaves,
-   * branches and their arrays, separators). The source's record of leaf ids is not included.
+   * Bytes the index holds: its typed arrays exactly, plus an estimate of its objects (leaves
+   * and their prefixes, branches and their arrays, separators). The source's record of leaf ids is not included.
    */
   get bytes(): number {
-    let bytes = this.leaves.length * (OBJECT_BYTES + 8);
+    let bytes = 0;
+    for (const leaf of this.leaves)
+      bytes += OBJECT_BYTES + 8 + (leaf === undefined ? 0 : leaf.prefix);
     for (const chunk of this.chunks) bytes += chunk.byteLength + OBJECT_BYTES;
     const branches: Branch[] = this.root instanceof Branch ? [this.root] : [];
     while (branches.length > 0) {
@@ -442,8 +465,20 @@ export class OrderedIndex {
     if (n === 0) return;
     const hi = new Uint32Array(n);
     const lo = new Uint32Array(n);
-    const offset = this.commonLength(locators, 0, n, 0);
-    this.sortRange(locators, hi, lo, 0, n, offset);
+    // What every key begins with, guessed from a sample and checked on every key while its
+    // window is read: one pass over the keys instead of two, unless the guess was wrong.
+    let offset = this.sampledCommonLength(locators);
+    this.source.read(locators[0]!);
+    const reference = this.source.keyBytes.slice(
+      this.source.keyStart,
+      this.source.keyStart + offset,
+    );
+    let longest = this.fillWindows(locators, hi, lo, 0, n, offset, reference);
+    if (longest < 0) {
+      offset = this.commonLength(locators, 0, n, 0);
+      longest = this.fillWindows(locators, hi, lo, 0, n, offset, null);
+    }
+    this.sortRange(locators, hi, lo, 0, n, offset, longest);
     this.buildFromSorted(locators, hi, lo, offset);
   }
 
@@ -742,8 +777,7 @@ export class OrderedIndex {
     const bStart = source.keyStart;
     let same = 0;
     while (same < aLength && a[aStart + same] === b[bStart + same]) same++;
-    // One call, not a concatenation per byte: that would leave a rope, slower to read.
-    return String.fromCharCode(...b.subarray(bStart, bStart + same + 1));
+    return textOf(b, bStart, bStart + same + 1);
   }
 
   /** Moves `n` entries from position `from` of leaf `a` to position `to` of leaf `b`. */
@@ -952,7 +986,11 @@ export class OrderedIndex {
     return Math.max(common, from);
   }
 
-  /** Sets `hi` and `lo` of `locators[start..end)` to the 8 bytes of each key from `offset`. */
+  /**
+   * Sets `hi` and `lo` of `locators[start..end)` to the 8 bytes of each key from `offset`, and
+   * returns the length of the longest key; -1 as soon as a key does not begin with
+   * `reference` (null: no check), leaving the windows half filled.
+   */
   private fillWindows(
     locators: Uint32Array,
     hi: Uint32Array,
@@ -960,6 +998,7 @@ export class OrderedIndex {
     start: number,
     end: number,
     offset: number,
+    reference: Uint8Array | null,
   ): number {
     const source = this.source;
     let longest = 0;
@@ -969,6 +1008,11 @@ export class OrderedIndex {
       const keyStart = source.keyStart;
       const length = source.keyLength;
       if (length > longest) longest = length;
+      if (reference !== null) {
+        if (length < offset) return -1;
+        for (let b = 0; b < offset; b++)
+          if (bytes[keyStart + b] !== reference[b]) return -1;
+      }
       hi[i] = hintAt(bytes, keyStart, length, offset);
       lo[i] = hintAt(bytes, keyStart, length, offset + 4);
     }
@@ -976,8 +1020,20 @@ export class OrderedIndex {
   }
 
   /**
-   * Sorts `locators[start..end)`, whose keys share their first `offset` bytes, by key, moving
-   * `hi` and `lo` along; leaves `hi` and `lo` holding each key's 8 bytes from `offset`.
+   * How many first bytes the keys of a sample of `locators` share: at least as many as all of
+   * them share.
+   */
+  private sampledCommonLength(locators: Uint32Array): number {
+    const sample = new Uint32Array(Math.min(locators.length, SAMPLE));
+    for (let i = 0; i < sample.length; i++)
+      sample[i] = locators[Math.floor((i * locators.length) / sample.length)]!;
+    return this.commonLength(sample, 0, sample.length, 0);
+  }
+
+  /**
+   * Sorts `locators[start..end)`, whose keys share their first `offset` bytes and whose `hi`
+   * and `lo` hold each key's 8 bytes from `offset` (`longest`: the longest key's length), by
+   * key, moving `hi` and `lo` along; leaves them as they were for each key.
    */
   private sortRange(
     locators: Uint32Array,
@@ -986,8 +1042,8 @@ export class OrderedIndex {
     start: number,
     end: number,
     offset: number,
+    longest: number,
   ): void {
-    const longest = this.fillWindows(locators, hi, lo, start, end, offset);
     if (end - start < RADIX_MIN) {
       this.sortByKey(locators, hi, lo, start, end);
       return;
@@ -1004,7 +1060,16 @@ export class OrderedIndex {
           const h = hi[run]!;
           const l = lo[run]!;
           const deeper = this.commonLength(locators, run, i, offset + 8);
-          this.sortRange(locators, hi, lo, run, i, deeper);
+          const runLongest = this.fillWindows(
+            locators,
+            hi,
+            lo,
+            run,
+            i,
+            deeper,
+            null,
+          );
+          this.sortRange(locators, hi, lo, run, i, deeper, runLongest);
           hi.fill(h, run, i);
           lo.fill(l, run, i);
         }
@@ -1064,6 +1129,7 @@ export class OrderedIndex {
     let level: Node[] = [];
     let lows: string[] = [];
     let previous: Leaf | null = null;
+    const leafOf = new Uint32Array(n);
     for (let l = 0; l < leafCount; l++) {
       const from = Math.floor((l * n) / leafCount);
       const to = Math.floor(((l + 1) * n) / leafCount);
@@ -1079,22 +1145,8 @@ export class OrderedIndex {
         offset + shared,
       );
       leaf.prefix = offset + shared;
-      const cells = leaf.cells;
-      const base = leaf.base;
-      const hints = base + this.stride;
-      for (let i = from; i < to; i++) {
-        const locator = locators[i]!;
-        cells[base + i - from] = locator;
-        const h = hi[i]!;
-        cells[hints + i - from] =
-          shared === 0
-            ? h
-            : shared === 4
-              ? lo[i]!
-              : ((h << (8 * shared)) | (lo[i]! >>> (32 - 8 * shared))) >>> 0;
-        this.source.placed(locator, leaf.id);
-      }
-      leaf.count = to - from;
+      fillLeaf(leaf, this.stride, locators, hi, lo, from, to, shared);
+      leafOf.fill(leaf.id, from, to);
       if (previous !== null) {
         previous.next = leaf;
         leaf.prev = previous;
@@ -1124,6 +1176,90 @@ export class OrderedIndex {
     }
     this.root = level[0]!;
     this.count = n;
+    // Tell the source where each key went in locator order, not key order: a source keeps
+    // these by locator, and writes in its own order touch its memory in sequence.
+    const byLocator = locators.slice();
+    sortPairs(byLocator, leafOf, hi, lo);
+    for (let i = 0; i < n; i++) this.source.placed(byLocator[i]!, leafOf[i]!);
+  }
+}
+
+/**
+ * Fills empty `leaf` (cells `stride` apart) with `locators[from..to)`, whose keys share their
+ * first `shared` window bytes: each key's hint is the next 4 bytes of its window `hi:lo`.
+ */
+function fillLeaf(
+  leaf: Leaf,
+  stride: number,
+  locators: Uint32Array,
+  hi: Uint32Array,
+  lo: Uint32Array,
+  from: number,
+  to: number,
+  shared: number,
+): void {
+  const cells = leaf.cells;
+  const base = leaf.base;
+  cells.set(locators.subarray(from, to), base);
+  const hints = base + stride - from;
+  if (shared === 0) {
+    cells.set(hi.subarray(from, to), base + stride);
+  } else if (shared === 4) {
+    cells.set(lo.subarray(from, to), base + stride);
+  } else {
+    const up = 8 * shared;
+    const down = 32 - up;
+    for (let i = from; i < to; i++)
+      cells[hints + i] = ((hi[i]! << up) | (lo[i]! >>> down)) >>> 0;
+  }
+  leaf.count = to - from;
+}
+
+/**
+ * Sorts `keys` ascending, moving `values` along, with `spareKeys` and `spareValues` (as long)
+ * as scratch: least significant byte first, skipping bytes that are the same throughout.
+ */
+function sortPairs(
+  keys: Uint32Array,
+  values: Uint32Array,
+  spareKeys: Uint32Array,
+  spareValues: Uint32Array,
+): void {
+  const n = keys.length;
+  const counts = new Uint32Array(4 * 256);
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!;
+    counts[k & 255]!++;
+    counts[256 + ((k >>> 8) & 255)]!++;
+    counts[512 + ((k >>> 16) & 255)]!++;
+    counts[768 + (k >>> 24)]!++;
+  }
+  let fromKeys = keys;
+  let fromValues = values;
+  let toKeys = spareKeys;
+  let toValues = spareValues;
+  const positions = new Uint32Array(256);
+  for (let pass = 0; pass < 4; pass++) {
+    const table = pass * 256;
+    const shift = pass * 8;
+    if (counts[table + ((fromKeys[0]! >>> shift) & 255)] === n) continue;
+    let sum = 0;
+    for (let b = 0; b < 256; b++) {
+      positions[b] = sum;
+      sum += counts[table + b]!;
+    }
+    for (let i = 0; i < n; i++) {
+      const k = fromKeys[i]!;
+      const at = positions[(k >>> shift) & 255]!++;
+      toKeys[at] = k;
+      toValues[at] = fromValues[i]!;
+    }
+    [fromKeys, toKeys] = [toKeys, fromKeys];
+    [fromValues, toValues] = [toValues, fromValues];
+  }
+  if (fromKeys !== keys) {
+    keys.set(fromKeys);
+    values.set(fromValues);
   }
 }
 
