@@ -207,9 +207,9 @@ describe('OrderedIndex', () => {
           ]),
       ],
       [
-        'long keys sharing their first 9,000 bytes',
+        'long keys sharing their first 5,000 bytes',
         (random) =>
-          Buffer.concat([Buffer.alloc(9000, 0x61), randomKey(random)]),
+          Buffer.concat([Buffer.alloc(5000, 0x61), randomKey(random)]),
       ],
       [
         'keys sharing a prefix but one, which a sample of them misses',
