@@ -152,6 +152,14 @@ class Shard {
     this.words = new Uint32Array(buffer);
   }
 
+  /** Makes `buffer` the arena (the caller sets {@link used} and {@link dead}). */
+  adoptArena(buffer: ArrayBuffer): void {
+    this.capacity = buffer.byteLength;
+    this.bytes = new Uint8Array(buffer);
+    this.numbers = new Float64Array(buffer);
+    this.words = new Uint32Array(buffer);
+  }
+
   valueLength(offset: number): number {
     return this.words[offset / 4 + 4]!;
   }
@@ -256,7 +264,7 @@ class Shard {
       align8(Math.ceil((live + extra) * ARENA_SLACK)),
     );
     const old = this.words;
-    const next = new Shard(capacity);
+    const next = new Uint32Array(capacity / 4);
     let to = 0;
     for (let slot = 0; slot < this.slots.length; slot++) {
       const at = this.slots[slot]!;
@@ -265,14 +273,11 @@ class Shard {
       const words = this.recordBytes(from) / 4;
       const src = from / 4;
       const dst = to / 4;
-      for (let w = 0; w < words; w++) next.words[dst + w] = old[src + w]!;
+      for (let w = 0; w < words; w++) next[dst + w] = old[src + w]!;
       this.slots[slot] = to / 8 + 1;
       to += words * 4;
     }
-    this.bytes = next.bytes;
-    this.numbers = next.numbers;
-    this.words = next.words;
-    this.capacity = capacity;
+    this.adoptArena(next.buffer);
     this.used = to;
     this.dead = 0;
   }
@@ -287,16 +292,20 @@ class ShardKeys implements KeySource {
   keyBytes: Uint8Array = new Uint8Array(0);
   keyStart = 0;
   keyLength = 0;
+  /** 2 ** slotBits: a shard number times this is the top of its locators. */
+  private readonly shardScale: number;
 
   /** @param slotBits bits of a locator that hold the slot, 12 to 32 */
   constructor(
     private readonly shards: Shard[],
     private readonly slotBits: number,
-  ) {}
+  ) {
+    this.shardScale = 2 ** slotBits;
+  }
 
   /** The locator of `slot` in shard `shard`. */
   locator(shard: number, slot: number): number {
-    return shard * 2 ** this.slotBits + slot;
+    return shard * this.shardScale + slot;
   }
 
   read(locator: number): void {
@@ -330,7 +339,7 @@ class ShardKeys implements KeySource {
  * Why no `Map` and no string per key: a V8 `Map` holds at most 2^24 entries and rehashes them
  * all at once, and every string or object kept per key is one more thing for the garbage
  * collector to copy and trace (with 10 million keys, hundreds of milliseconds a collection).
- * Here an entry costs the JS heap nothing: a shard is four typed arrays whatever it holds, and
+ * Here an entry costs the JS heap nothing: a shard is a few typed arrays whatever it holds, and
  * growing one touches one small shard.
  *
  * Keys are stored as UTF-8, so a key must be well-formed Unicode (as an HTTP path decodes to):
@@ -723,21 +732,24 @@ export class EntryTable {
       shard.resizeIndex(keys);
       return;
     }
-    // Every position first: an old and a new locator of two keys can be the same number.
+    // Where each key will go, then where each that moves sits in its leaf, then the moves: a
+    // key's new locator can be another's old one, so no leaf is written before all are found.
     const old = shard.slots;
+    const oldLeafIds = shard.leafIds;
+    const moves = new Int32Array(old.length);
+    shard.resizeIndex(keys, moves);
     const positions = new Int32Array(old.length);
     for (let slot = 0; slot < old.length; slot++) {
-      if (old[slot]! > 0)
+      if (old[slot]! > 0 && moves[slot] !== slot)
         positions[slot] = this.order.positionOf(
-          shard.leafIds[slot]!,
+          oldLeafIds[slot]!,
           this.keys.locator(index, slot),
         );
     }
-    const moves = new Int32Array(old.length);
-    shard.resizeIndex(keys, moves);
     for (let slot = 0; slot < old.length; slot++) {
       if (old[slot]! <= 0) continue;
       const to = moves[slot]!;
+      if (to === slot) continue;
       this.order.relocate(
         shard.leafIds[to]!,
         positions[slot]!,

@@ -166,6 +166,20 @@ describe('EntryTable.list', () => {
     expect(list('', undefined, 3)).toEqual(['a', 'a\u0000', 'aa']);
   });
 
+  it('lists long keys that share thousands of bytes', () => {
+    const table = new EntryTable(2, { leafCapacity: 4, branchCapacity: 4 });
+    const stem = '\u00e9'.repeat(3000);
+    const keys = Array.from({ length: 60 }, (_, i) => `${stem}${(i * 7) % 60}`);
+    keys.forEach((key, i) => table.set(key, '1', i + 1, NO_DEADLINE));
+    checkIndex(table);
+    expect(
+      table.list(stem, undefined, 100, 0).entries.map((e) => e.key),
+    ).toEqual([...keys].sort(byteOrder));
+    expect(
+      table.list(`${stem}5`, `${stem}5`, 100, 0).entries.map((e) => e.key),
+    ).toEqual(Array.from({ length: 10 }, (_, i) => `${stem}5${i}`));
+  });
+
   it('skips expired keys, and says whether a live key follows the page', () => {
     const table = new EntryTable(2);
     table.set('k1', '1', 1, NO_DEADLINE);

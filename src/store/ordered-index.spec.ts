@@ -207,6 +207,15 @@ describe('OrderedIndex', () => {
           ]),
       ],
       [
+        'long keys sharing their first 5,000 bytes',
+        (random) =>
+          Buffer.concat([Buffer.alloc(5000, 0x61), randomKey(random)]),
+      ],
+      [
+        'keys sharing a prefix but one, which a sample of them misses',
+        (_, i) => Buffer.from(i === 5 ? 'other' : `shared/prefix/${i}`),
+      ],
+      [
         'keys that end in runs of zero bytes, each a prefix of the next',
         (_, i) =>
           Buffer.concat([

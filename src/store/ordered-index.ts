@@ -39,8 +39,17 @@ export const DEFAULT_BRANCH_CAPACITY = 64;
 const LEAVES_PER_CHUNK = 64;
 /** Rough bytes of a small JS object with a few fields, for {@link OrderedIndex.bytes}. */
 const OBJECT_BYTES = 64;
+/** Most bytes turned into a string by one call of `String.fromCharCode`. */
+const TEXT_CHUNK = 4096;
+/** Keys read to guess the prefix that all keys of a bulk load share. */
+const SAMPLE = 256;
 /** Ranges shorter than this are sorted by comparison rather than by radix. */
 const RADIX_MIN = 64;
+/**
+ * A split raises a leaf's prefix only by this many bytes or more: its hints (4 bytes) still
+ * tell most keys apart when it lags by less, and each raise reads every key of the leaf.
+ */
+const PREFIX_RAISE = 2;
 /** Bulk loading fills nodes to this fraction, leaving room for inserts before splits. */
 const LOAD_FILL = 7 / 8;
 
@@ -53,8 +62,11 @@ class Leaf {
   count = 0;
   /**
    * Every key of the leaf, padded with zero bytes past its end, has the same first `prefix`
-   * bytes. Hints are the 4 bytes that follow them.
+   * bytes: these, one char per byte. Hints are the 4 bytes that follow them. Kept so that a
+   * key is checked against the prefix without reading a key of the leaf.
    */
+  prefixText = '';
+  /** `prefixText.length`, in a field of its own. */
   prefix = 0;
   next: Leaf | null = null;
   prev: Leaf | null = null;
@@ -91,6 +103,16 @@ function hintAt(
   length: number,
   at: number,
 ): number {
+  if (at + 4 <= length) {
+    const from = start + at;
+    return (
+      ((bytes[from]! << 24) |
+        (bytes[from + 1]! << 16) |
+        (bytes[from + 2]! << 8) |
+        bytes[from + 3]!) >>>
+      0
+    );
+  }
   let hint = 0;
   for (let i = at; i < at + 4; i++)
     hint = hint * 256 + (i < length ? bytes[start + i]! : 0);
@@ -154,6 +176,49 @@ function paddedCommon(
   return limit;
 }
 
+/**
+ * `bytes[start..end)` as a string of one char per byte: made in one call, as a concatenation
+ * per byte would leave a rope, slower to read.
+ */
+function textOf(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= TEXT_CHUNK)
+    return String.fromCharCode.apply(
+      null,
+      bytes.subarray(start, end) as unknown as number[],
+    );
+  // Long keys in pieces, as a call takes a bounded number of arguments; join makes it flat.
+  const pieces: string[] = [];
+  for (let at = start; at < end; at += TEXT_CHUNK)
+    pieces.push(textOf(bytes, at, Math.min(end, at + TEXT_CHUNK)));
+  return pieces.join('');
+}
+
+/** The first `count` bytes of a key padded with zero bytes past its end, one char per byte. */
+function paddedText(
+  bytes: Uint8Array,
+  start: number,
+  length: number,
+  count: number,
+): string {
+  if (count <= length) return textOf(bytes, start, start + count);
+  const padded = new Uint8Array(count);
+  padded.set(bytes.subarray(start, start + length));
+  return textOf(padded, 0, count);
+}
+
+/** How many first bytes a key, zero-padded, shares with `text` (one char per byte). */
+function sharedWithText(
+  bytes: Uint8Array,
+  start: number,
+  length: number,
+  text: string,
+): number {
+  for (let i = 0; i < text.length; i++) {
+    if ((i < length ? bytes[start + i]! : 0) !== text.charCodeAt(i)) return i;
+  }
+  return text.length;
+}
+
 /** A position in the index, moving forward in key order. */
 export class OrderedCursor {
   /** @internal made by {@link OrderedIndex.seek} */
@@ -212,6 +277,12 @@ export class OrderedIndex {
   /** The branches and child indexes of the last descent that recorded its path. */
   private readonly pathNodes: Branch[] = [];
   private readonly pathIndexes: number[] = [];
+  /**
+   * The separators around the leaf that the last recording descent reached: each of its keys
+   * is at or above the low one and below the high one; null past the first or last leaf.
+   */
+  private fenceLow: string | null = null;
+  private fenceHigh: string | null = null;
 
   constructor(
     private readonly source: KeySource,
@@ -240,11 +311,13 @@ export class OrderedIndex {
   }
 
   /**
-   * Bytes the index holds: its typed arrays exactly, plus an estimate of its objects (leaves,
-   * branches and their arrays, separators). The source's record of leaf ids is not included.
+   * Bytes the index holds: its typed arrays exactly, plus an estimate of its objects (leaves
+   * and their prefixes, branches and their arrays, separators). The source's record of leaf ids is not included.
    */
   get bytes(): number {
-    let bytes = this.leaves.length * (OBJECT_BYTES + 8);
+    let bytes = 0;
+    for (const leaf of this.leaves)
+      bytes += OBJECT_BYTES + 8 + (leaf === undefined ? 0 : leaf.prefix);
     for (const chunk of this.chunks) bytes += chunk.byteLength + OBJECT_BYTES;
     const branches: Branch[] = this.root instanceof Branch ? [this.root] : [];
     while (branches.length > 0) {
@@ -281,24 +354,13 @@ export class OrderedIndex {
     const cells = leaf.cells;
     const base = leaf.base;
     if (leaf.count === 0) {
-      leaf.prefix = length;
+      this.setPrefix(leaf, paddedText(bytes, start, length, length));
     } else {
-      source.read(cells[base]!);
-      const common = paddedCommon(
-        bytes,
-        start,
-        length,
-        source.keyBytes,
-        source.keyStart,
-        source.keyLength,
-        leaf.prefix,
-      );
-      if (common < leaf.prefix) {
-        leaf.prefix = common;
-        this.rehint(leaf);
-      }
+      const common = sharedWithText(bytes, start, length, leaf.prefixText);
+      if (common < leaf.prefix)
+        this.setPrefix(leaf, leaf.prefixText.slice(0, common));
     }
-    const position = this.positionIn(leaf, bytes, start, length, false);
+    const position = this.positionIn(leaf, bytes, start, length, false, true);
     const end = base + leaf.count;
     const hints = base + this.stride;
     cells.copyWithin(base + position + 1, base + position, end);
@@ -388,7 +450,7 @@ export class OrderedIndex {
     const leaf = this.descend(bytes, start, length, false);
     return new OrderedCursor(
       leaf,
-      this.positionIn(leaf, bytes, start, length, strict),
+      this.positionIn(leaf, bytes, start, length, strict, false),
     );
   }
 
@@ -403,8 +465,20 @@ export class OrderedIndex {
     if (n === 0) return;
     const hi = new Uint32Array(n);
     const lo = new Uint32Array(n);
-    const offset = this.commonLength(locators, 0, n, 0);
-    this.sortRange(locators, hi, lo, 0, n, offset);
+    // What every key begins with, guessed from a sample and checked on every key while its
+    // window is read: one pass over the keys instead of two, unless the guess was wrong.
+    let offset = this.sampledCommonLength(locators);
+    this.source.read(locators[0]!);
+    const reference = this.source.keyBytes.slice(
+      this.source.keyStart,
+      this.source.keyStart + offset,
+    );
+    let longest = this.fillWindows(locators, hi, lo, 0, n, offset, reference);
+    if (longest < 0) {
+      offset = this.commonLength(locators, 0, n, 0);
+      longest = this.fillWindows(locators, hi, lo, 0, n, offset, null);
+    }
+    this.sortRange(locators, hi, lo, 0, n, offset, longest);
     this.buildFromSorted(locators, hi, lo, offset);
   }
 
@@ -432,7 +506,6 @@ export class OrderedIndex {
         if (this.leaves[node.id] !== node)
           throw new Error(`leaf ${node.id} not registered`);
         leavesInOrder.push(node);
-        let first: Uint8Array | undefined;
         for (let i = 0; i < node.count; i++) {
           const locator = node.cells[node.base + i]!;
           source.read(locator);
@@ -440,17 +513,10 @@ export class OrderedIndex {
             source.keyStart,
             source.keyStart + source.keyLength,
           );
-          first ??= bytes;
           if (
-            paddedCommon(
-              bytes,
-              0,
-              bytes.length,
-              first,
-              0,
-              first.length,
-              node.prefix,
-            ) !== node.prefix
+            node.prefixText.length !== node.prefix ||
+            sharedWithText(bytes, 0, bytes.length, node.prefixText) !==
+              node.prefix
           )
             throw new Error(`leaf ${node.id}: a key does not share the prefix`);
           if (
@@ -545,6 +611,10 @@ export class OrderedIndex {
     record: boolean,
   ): Leaf {
     let node = this.root;
+    if (record) {
+      this.fenceLow = null;
+      this.fenceHigh = null;
+    }
     for (let level = 0; level < this.height; level++) {
       const branch = node as Branch;
       const separators = branch.separators;
@@ -559,19 +629,25 @@ export class OrderedIndex {
       if (record) {
         this.pathNodes[level] = branch;
         this.pathIndexes[level] = low;
+        if (low > 0) this.fenceLow = separators[low - 1]!;
+        if (low < separators.length) this.fenceHigh = separators[low]!;
       }
       node = branch.children[low]!;
     }
     return node as Leaf;
   }
 
-  /** The first position of `leaf` whose key is at or above (`strict`: above) the given key. */
+  /**
+   * The first position of `leaf` whose key is at or above (`strict`: above) the given key;
+   * `sharesPrefix` when the key is known to share the leaf's prefix.
+   */
   private positionIn(
     leaf: Leaf,
     bytes: Uint8Array,
     start: number,
     length: number,
     strict: boolean,
+    sharesPrefix: boolean,
   ): number {
     const count = leaf.count;
     if (count === 0) return 0;
@@ -579,17 +655,12 @@ export class OrderedIndex {
     const cells = leaf.cells;
     const base = leaf.base;
     const prefix = leaf.prefix;
-    if (prefix > 0) {
+    if (prefix > 0 && !sharesPrefix) {
       // Every key of the leaf shares its first bytes: the key sorts before or after them all
       // unless it shares them too.
-      source.read(cells[base]!);
-      const keyBytes = source.keyBytes;
-      const keyStart = source.keyStart;
-      const keyLength = source.keyLength;
+      const text = leaf.prefixText;
       for (let i = 0; i < prefix; i++) {
-        const d =
-          (i < length ? bytes[start + i]! : 0) -
-          (i < keyLength ? keyBytes[keyStart + i]! : 0);
+        const d = (i < length ? bytes[start + i]! : 0) - text.charCodeAt(i);
         if (d < 0) return 0;
         if (d > 0) return count;
       }
@@ -623,7 +694,14 @@ export class OrderedIndex {
     return low;
   }
 
-  /** Recomputes every hint of `leaf` from its keys, after its prefix changed. */
+  /** Gives `leaf` the prefix `text` and recomputes every hint from its keys. */
+  private setPrefix(leaf: Leaf, text: string): void {
+    leaf.prefixText = text;
+    leaf.prefix = text.length;
+    this.rehint(leaf);
+  }
+
+  /** Recomputes every hint of `leaf` from its keys, for its prefix. */
   private rehint(leaf: Leaf): void {
     const source = this.source;
     const cells = leaf.cells;
@@ -640,11 +718,32 @@ export class OrderedIndex {
   }
 
   /**
-   * Sets the prefix of `leaf` to all that its first and last keys share (all its keys share
-   * it, being between them), and its hints to match, unless it was that already.
+   * Raises the prefix of `leaf`, between separators `low` and `high` (null: no bound), to what
+   * all keys between them share, or with a bound missing to what its first and last keys share
+   * (all its keys do, being between them); only by {@link PREFIX_RAISE} bytes or more.
    */
-  private tighten(leaf: Leaf): void {
+  private tighten(leaf: Leaf, low: string | null, high: string | null): void {
     if (leaf.count === 0) return;
+    let text: string;
+    if (low !== null && high !== null) {
+      const most = Math.min(low.length, high.length);
+      let common = 0;
+      while (
+        common < most &&
+        low.charCodeAt(common) === high.charCodeAt(common)
+      )
+        common++;
+      if (common < leaf.prefix + PREFIX_RAISE) return;
+      text = low.slice(0, common);
+    } else {
+      text = this.keysShare(leaf);
+      if (text.length < leaf.prefix + PREFIX_RAISE) return;
+    }
+    this.setPrefix(leaf, text);
+  }
+
+  /** What the first and last keys of `leaf` (so all of them), zero-padded, begin with. */
+  private keysShare(leaf: Leaf): string {
     const source = this.source;
     source.read(leaf.cells[leaf.base]!);
     const bytes = source.keyBytes;
@@ -660,9 +759,7 @@ export class OrderedIndex {
       source.keyLength,
       Math.max(length, source.keyLength),
     );
-    if (common === leaf.prefix) return;
-    leaf.prefix = common;
-    this.rehint(leaf);
+    return paddedText(bytes, start, length, common);
   }
 
   /**
@@ -680,10 +777,7 @@ export class OrderedIndex {
     const bStart = source.keyStart;
     let same = 0;
     while (same < aLength && a[aStart + same] === b[bStart + same]) same++;
-    let separator = '';
-    for (let i = 0; i <= same; i++)
-      separator += String.fromCharCode(b[bStart + i]!);
-    return separator;
+    return textOf(b, bStart, bStart + same + 1);
   }
 
   /** Moves `n` entries from position `from` of leaf `a` to position `to` of leaf `b`. */
@@ -722,19 +816,17 @@ export class OrderedIndex {
     const right = this.newLeaf();
     this.moveEntries(leaf, keep, right, 0, count - keep);
     right.count = count - keep;
+    right.prefixText = leaf.prefixText;
     right.prefix = leaf.prefix;
     leaf.count = keep;
     right.next = leaf.next;
     if (right.next !== null) right.next.prev = right;
     right.prev = leaf;
     leaf.next = right;
-    this.tighten(leaf);
-    this.tighten(right);
-    this.insertIntoParent(
-      this.height,
-      this.separatorBetween(leaf, right),
-      right,
-    );
+    const separator = this.separatorBetween(leaf, right);
+    this.tighten(leaf, this.fenceLow, separator);
+    this.tighten(right, separator, this.fenceHigh);
+    this.insertIntoParent(this.height, separator, right);
   }
 
   /**
@@ -764,40 +856,13 @@ export class OrderedIndex {
   }
 
   /**
-   * Gives the keys of leaves `into` and `from` (both holding keys before) the one prefix and
-   * hints that fit them all, after keys moved from `from` into `into`.
+   * Gives `into`, after keys with hints for prefix length `fromPrefix` moved into it, the
+   * prefix that all its keys share now, and hints to match, unless it has them already.
    */
   private mergedPrefix(into: Leaf, fromPrefix: number): void {
-    const prefix = Math.min(into.prefix, fromPrefix);
-    if (prefix !== into.prefix || prefix !== fromPrefix) {
-      into.prefix = prefix;
-      this.rehint(into);
-    }
-    this.tightenDown(into);
-  }
-
-  /** Lowers the prefix of `leaf` to what its first and last keys share, if they share less. */
-  private tightenDown(leaf: Leaf): void {
-    if (leaf.count === 0) return;
-    const source = this.source;
-    source.read(leaf.cells[leaf.base]!);
-    const bytes = source.keyBytes;
-    const start = source.keyStart;
-    const length = source.keyLength;
-    source.read(leaf.cells[leaf.base + leaf.count - 1]!);
-    const common = paddedCommon(
-      bytes,
-      start,
-      length,
-      source.keyBytes,
-      source.keyStart,
-      source.keyLength,
-      leaf.prefix,
-    );
-    if (common < leaf.prefix) {
-      leaf.prefix = common;
-      this.rehint(leaf);
-    }
+    const text = this.keysShare(into);
+    if (text !== into.prefixText || fromPrefix !== into.prefix)
+      this.setPrefix(into, text);
   }
 
   /** Refills the leaf at the end of the last recorded path, under its minimum, from a neighbour. */
@@ -810,12 +875,9 @@ export class OrderedIndex {
     const right = parent.children[at + 1] as Leaf;
     const total = left.count + right.count;
     if (total <= this.leafCapacity) {
-      const rightPrefix = right.prefix;
-      const wasEmpty = left.count === 0;
       this.moveEntries(right, 0, left, left.count, right.count);
       left.count = total;
-      if (wasEmpty) left.prefix = rightPrefix;
-      else if (right.count > 0) this.mergedPrefix(left, rightPrefix);
+      if (total > 0) this.mergedPrefix(left, right.prefix);
       left.next = right.next;
       if (left.next !== null) left.next.prev = left;
       this.freeLeaf(right);
@@ -924,7 +986,11 @@ export class OrderedIndex {
     return Math.max(common, from);
   }
 
-  /** Sets `hi` and `lo` of `locators[start..end)` to the 8 bytes of each key from `offset`. */
+  /**
+   * Sets `hi` and `lo` of `locators[start..end)` to the 8 bytes of each key from `offset`, and
+   * returns the length of the longest key; -1 as soon as a key does not begin with
+   * `reference` (null: no check), leaving the windows half filled.
+   */
   private fillWindows(
     locators: Uint32Array,
     hi: Uint32Array,
@@ -932,6 +998,7 @@ export class OrderedIndex {
     start: number,
     end: number,
     offset: number,
+    reference: Uint8Array | null,
   ): number {
     const source = this.source;
     let longest = 0;
@@ -941,6 +1008,11 @@ export class OrderedIndex {
       const keyStart = source.keyStart;
       const length = source.keyLength;
       if (length > longest) longest = length;
+      if (reference !== null) {
+        if (length < offset) return -1;
+        for (let b = 0; b < offset; b++)
+          if (bytes[keyStart + b] !== reference[b]) return -1;
+      }
       hi[i] = hintAt(bytes, keyStart, length, offset);
       lo[i] = hintAt(bytes, keyStart, length, offset + 4);
     }
@@ -948,8 +1020,20 @@ export class OrderedIndex {
   }
 
   /**
-   * Sorts `locators[start..end)`, whose keys share their first `offset` bytes, by key, moving
-   * `hi` and `lo` along; leaves `hi` and `lo` holding each key's 8 bytes from `offset`.
+   * How many first bytes the keys of a sample of `locators` share: at least as many as all of
+   * them share.
+   */
+  private sampledCommonLength(locators: Uint32Array): number {
+    const sample = new Uint32Array(Math.min(locators.length, SAMPLE));
+    for (let i = 0; i < sample.length; i++)
+      sample[i] = locators[Math.floor((i * locators.length) / sample.length)]!;
+    return this.commonLength(sample, 0, sample.length, 0);
+  }
+
+  /**
+   * Sorts `locators[start..end)`, whose keys share their first `offset` bytes and whose `hi`
+   * and `lo` hold each key's 8 bytes from `offset` (`longest`: the longest key's length), by
+   * key, moving `hi` and `lo` along; leaves them as they were for each key.
    */
   private sortRange(
     locators: Uint32Array,
@@ -958,8 +1042,8 @@ export class OrderedIndex {
     start: number,
     end: number,
     offset: number,
+    longest: number,
   ): void {
-    const longest = this.fillWindows(locators, hi, lo, start, end, offset);
     if (end - start < RADIX_MIN) {
       this.sortByKey(locators, hi, lo, start, end);
       return;
@@ -976,7 +1060,16 @@ export class OrderedIndex {
           const h = hi[run]!;
           const l = lo[run]!;
           const deeper = this.commonLength(locators, run, i, offset + 8);
-          this.sortRange(locators, hi, lo, run, i, deeper);
+          const runLongest = this.fillWindows(
+            locators,
+            hi,
+            lo,
+            run,
+            i,
+            deeper,
+            null,
+          );
+          this.sortRange(locators, hi, lo, run, i, deeper, runLongest);
           hi.fill(h, run, i);
           lo.fill(l, run, i);
         }
@@ -1036,6 +1129,7 @@ export class OrderedIndex {
     let level: Node[] = [];
     let lows: string[] = [];
     let previous: Leaf | null = null;
+    const leafOf = new Uint32Array(n);
     for (let l = 0; l < leafCount; l++) {
       const from = Math.floor((l * n) / leafCount);
       const to = Math.floor(((l + 1) * n) / leafCount);
@@ -1043,23 +1137,16 @@ export class OrderedIndex {
       const last = to - 1;
       const differ = hi[from]! ^ hi[last]!;
       const shared = differ !== 0 ? Math.clz32(differ) >> 3 : 4;
+      this.source.read(locators[from]!);
+      leaf.prefixText = paddedText(
+        this.source.keyBytes,
+        this.source.keyStart,
+        this.source.keyLength,
+        offset + shared,
+      );
       leaf.prefix = offset + shared;
-      const cells = leaf.cells;
-      const base = leaf.base;
-      const hints = base + this.stride;
-      for (let i = from; i < to; i++) {
-        const locator = locators[i]!;
-        cells[base + i - from] = locator;
-        const h = hi[i]!;
-        cells[hints + i - from] =
-          shared === 0
-            ? h
-            : shared === 4
-              ? lo[i]!
-              : ((h << (8 * shared)) | (lo[i]! >>> (32 - 8 * shared))) >>> 0;
-        this.source.placed(locator, leaf.id);
-      }
-      leaf.count = to - from;
+      fillLeaf(leaf, this.stride, locators, hi, lo, from, to, shared);
+      leafOf.fill(leaf.id, from, to);
       if (previous !== null) {
         previous.next = leaf;
         leaf.prev = previous;
@@ -1089,6 +1176,90 @@ export class OrderedIndex {
     }
     this.root = level[0]!;
     this.count = n;
+    // Tell the source where each key went in locator order, not key order: a source keeps
+    // these by locator, and writes in its own order touch its memory in sequence.
+    const byLocator = locators.slice();
+    sortPairs(byLocator, leafOf, hi, lo);
+    for (let i = 0; i < n; i++) this.source.placed(byLocator[i]!, leafOf[i]!);
+  }
+}
+
+/**
+ * Fills empty `leaf` (cells `stride` apart) with `locators[from..to)`, whose keys share their
+ * first `shared` window bytes: each key's hint is the next 4 bytes of its window `hi:lo`.
+ */
+function fillLeaf(
+  leaf: Leaf,
+  stride: number,
+  locators: Uint32Array,
+  hi: Uint32Array,
+  lo: Uint32Array,
+  from: number,
+  to: number,
+  shared: number,
+): void {
+  const cells = leaf.cells;
+  const base = leaf.base;
+  cells.set(locators.subarray(from, to), base);
+  const hints = base + stride - from;
+  if (shared === 0) {
+    cells.set(hi.subarray(from, to), base + stride);
+  } else if (shared === 4) {
+    cells.set(lo.subarray(from, to), base + stride);
+  } else {
+    const up = 8 * shared;
+    const down = 32 - up;
+    for (let i = from; i < to; i++)
+      cells[hints + i] = ((hi[i]! << up) | (lo[i]! >>> down)) >>> 0;
+  }
+  leaf.count = to - from;
+}
+
+/**
+ * Sorts `keys` ascending, moving `values` along, with `spareKeys` and `spareValues` (as long)
+ * as scratch: least significant byte first, skipping bytes that are the same throughout.
+ */
+function sortPairs(
+  keys: Uint32Array,
+  values: Uint32Array,
+  spareKeys: Uint32Array,
+  spareValues: Uint32Array,
+): void {
+  const n = keys.length;
+  const counts = new Uint32Array(4 * 256);
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!;
+    counts[k & 255]!++;
+    counts[256 + ((k >>> 8) & 255)]!++;
+    counts[512 + ((k >>> 16) & 255)]!++;
+    counts[768 + (k >>> 24)]!++;
+  }
+  let fromKeys = keys;
+  let fromValues = values;
+  let toKeys = spareKeys;
+  let toValues = spareValues;
+  const positions = new Uint32Array(256);
+  for (let pass = 0; pass < 4; pass++) {
+    const table = pass * 256;
+    const shift = pass * 8;
+    if (counts[table + ((fromKeys[0]! >>> shift) & 255)] === n) continue;
+    let sum = 0;
+    for (let b = 0; b < 256; b++) {
+      positions[b] = sum;
+      sum += counts[table + b]!;
+    }
+    for (let i = 0; i < n; i++) {
+      const k = fromKeys[i]!;
+      const at = positions[(k >>> shift) & 255]!++;
+      toKeys[at] = k;
+      toValues[at] = fromValues[i]!;
+    }
+    [fromKeys, toKeys] = [toKeys, fromKeys];
+    [fromValues, toValues] = [toValues, fromValues];
+  }
+  if (fromKeys !== keys) {
+    keys.set(fromKeys);
+    values.set(fromValues);
   }
 }
 
