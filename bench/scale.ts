@@ -1,10 +1,12 @@
 /**
  * `npm run bench:scale`: loads 10 million keys (16-byte keys, 16-byte JSON values) through the
  * normal write path, then reports memory per key per process, the load time and the slowest
- * request during the load, the ordered index's bytes per key in each process, the server-side
- * time of pages of 100 keys from `GET /_/keys` by random prefix (see list-pages.ts), how long a
- * freshly forked worker takes to catch up (and the primary's worst event-loop delay while it
- * streams the snapshot), and then keeps loading past 2^24 keys.
+ * request during the load, the ordered index's bytes per key in each process (the index's own
+ * account of itself, `kv_ordered_index_bytes`; bench/ordered-index-memory.ts measures it from
+ * the heap in one process), the server-side time of pages of 100 keys from `GET /_/keys` by
+ * random prefix (see list-pages.ts), how long a freshly forked worker takes to catch up (and
+ * the primary's worst event-loop delay while it streams the snapshot), and then keeps loading
+ * past 2^24 keys.
  *
  * Flags: --keys N (10000000) --beyond N (17000000, 0 to skip) --workers N (CPUs)
  *        --connections N (128) --heap MB (8192)
