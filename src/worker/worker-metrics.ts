@@ -63,6 +63,11 @@ export class WorkerMetrics {
         this.set(link.pendingWrites);
       },
     });
+    // Every series exists from the start, so a rate over it is defined before the first page.
+    for (const consistency of ['eventual', 'strong']) {
+      this.listPages.inc({ consistency }, 0);
+      this.listKeys.inc({ consistency }, 0);
+    }
     collectDefaultMetrics({
       register: this.registry,
       labels: { role: 'worker', pid: String(process.pid) },
