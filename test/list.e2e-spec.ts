@@ -91,6 +91,17 @@ async function listAll(
     );
     expect(page.keys.length).toBeLessThanOrEqual(limit);
     if (page.keys.length < limit) expect(page.cursor).toBeNull();
+    // A cursor that does not move the listing forward would loop here for ever.
+    const last = keys[keys.length - 1];
+    const first = page.keys[0]?.key;
+    if (
+      last !== undefined &&
+      first !== undefined &&
+      byteOrder(first, last) <= 0
+    )
+      throw new Error(
+        `a page after ${JSON.stringify(last)} started at ${JSON.stringify(first)}`,
+      );
     keys.push(...page.keys.map((k) => k.key));
     cursor = page.cursor;
   } while (cursor !== null);
