@@ -220,7 +220,10 @@ class Shard {
     }
   }
 
-  /** Whether one more key needs a larger index: it stays at most 3/4 full, deleted slots included. */
+  /**
+   * Whether one more key needs a larger index: it stays at most 3/4 full, deleted slots
+   * included.
+   */
   fullForOneMore(): boolean {
     return (this.live + this.deleted + 1) * 4 > this.slots.length * 3;
   }

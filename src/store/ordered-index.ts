@@ -312,7 +312,8 @@ export class OrderedIndex {
 
   /**
    * Bytes the index holds: its typed arrays exactly, plus an estimate of its objects (leaves
-   * and their prefixes, branches and their arrays, separators). The source's record of leaf ids is not included.
+   * and their prefixes, branches and their arrays, separators). The source's record of leaf
+   * ids is not included.
    */
   get bytes(): number {
     let bytes = 0;
