@@ -6,9 +6,15 @@
  * time of each server's processes from /proc, priced per request. Prints one table and writes
  * it as JSON under bench/results/.
  *
+ * The list workload (fanout-kv alone: the peers have no listing) asks for pages of 100 keys by
+ * random prefix among the seed profile's preloaded keys `seed-preload-<i>` (a random i without
+ * its last two digits, a prefix at least 100 keys share), at --list-rate pages per second, and
+ * prints the server-side p50/p95/p99 that the workers' own request histogram gives for route
+ * /_/keys. Without the seed profile it preloads those keys itself.
+ *
  * Flags: --duration S (10) --warmup S (2) --connections N (50) --rate R (16667)
  *        --seed-duration S (20) --seed-preload N (1000000) --preload N (100000)
- *        --workers N (CPUs) --rounds N (2) --only get,post,mix,seed
+ *        --workers N (CPUs) --rounds N (2) --only get,post,mix,seed,list --list-rate R (1000)
  *        --metrics-cost (also run fanout-kv with KV_HTTP_METRICS=off, to price the metrics)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +22,11 @@ import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closedLoad } from './closed-load';
+import {
+  describeListPages,
+  ListPagesResult,
+  measureListPages,
+} from './list-pages';
 import { LoadSummary, pacedLoad } from './paced-load';
 import { cpuMeter } from './proc-cpu';
 import {
@@ -46,7 +57,8 @@ const { values: flags } = parseArgs({
     preload: { type: 'string', default: '100000' },
     workers: { type: 'string', default: String(availableParallelism()) },
     rounds: { type: 'string', default: '2' },
-    only: { type: 'string', default: 'get,post,mix,seed' },
+    only: { type: 'string', default: 'get,post,mix,seed,list' },
+    'list-rate': { type: 'string', default: '1000' },
     'metrics-cost': { type: 'boolean', default: false },
   },
 });
@@ -60,6 +72,7 @@ const keys = Number(flags.preload);
 const workers = Number(flags.workers);
 const rounds = Number(flags.rounds);
 const only = new Set(flags.only.split(','));
+const listRate = Number(flags['list-rate']);
 
 const VALUE = '{"prop":"/1234"}';
 const randomKey = (): string => `/bench-${Math.floor(Math.random() * keys)}`;
@@ -72,6 +85,18 @@ const newKey = (tag: string): string =>
 const LAG = 'kv_replication_lag_seconds';
 const DURATION = 'kv_http_request_duration_seconds';
 const SEED_POSTS = ['method="POST"', 'route="/:key"'];
+
+const SEED_PRELOAD_PREFIX = 'seed-preload-';
+const LIST_LIMIT = 100;
+/**
+ * A prefix of the preloaded keys for one list page: `seed-preload-` and a random i below
+ * `count` without its last two digits (all of a number below 100). It matches i's hundred and
+ * every longer number that starts the same way: a full page of 100, with more after it.
+ */
+function preloadPrefix(count: number): string {
+  const i = String(Math.floor(Math.random() * count));
+  return SEED_PRELOAD_PREFIX + (i.length > 2 ? i.slice(0, -2) : i);
+}
 
 const slug = (name: string): string => name.replace(/[^a-z0-9]+/gi, '-');
 
@@ -186,6 +211,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   let lag: Quantiles | undefined;
   let serverSide: Quantiles | undefined;
+  let list: ListPagesResult | undefined;
   try {
     for (const server of servers) await preload(server, 'bench-', keys, VALUE);
     console.log(`preloaded ${keys} keys into each server`);
@@ -211,7 +237,7 @@ async function main(): Promise<void> {
     }
     if (only.has('seed')) {
       for (const server of servers)
-        await preload(server, 'seed-preload-', seedPreload, VALUE, 128);
+        await preload(server, SEED_PRELOAD_PREFIX, seedPreload, VALUE, 128);
       console.log(
         `preloaded ${seedPreload} more keys into each server for the seed profile`,
       );
@@ -251,6 +277,22 @@ async function main(): Promise<void> {
           ...mean(results.get(server)!),
         });
     }
+    if (only.has('list')) {
+      if (!only.has('seed')) {
+        await preload(cluster, SEED_PRELOAD_PREFIX, seedPreload, VALUE, 128);
+        console.log(`preloaded ${seedPreload} keys for the list workload`);
+      }
+      list = await measureListPages({
+        origin: cluster.origin,
+        rate: listRate,
+        durationMs: duration * 1000,
+        warmupMs: warmup * 1000,
+        connections,
+        limit: LIST_LIMIT,
+        prefix: () => preloadPrefix(seedPreload),
+      });
+      console.log(`  ${describeListPages(list)}`);
+    }
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
   }
@@ -262,6 +304,10 @@ async function main(): Promise<void> {
   if (serverSide)
     console.log(
       `the same seed POSTs as the workers timed them (parsed request -> answer sent): p50 ${serverSide.p50Ms.toFixed(2)} ms, p95 ${serverSide.p95Ms.toFixed(2)} ms, p99 ${serverSide.p99Ms.toFixed(2)} ms over ${serverSide.samples} requests`,
+    );
+  if (list)
+    console.log(
+      `${describeListPages(list)} (target: p99 <= 2 ms server-side at 1 M keys)`,
     );
   const dir = join(ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
@@ -282,6 +328,7 @@ async function main(): Promise<void> {
         rows,
         replicationLag: lag,
         seedServerSide: serverSide,
+        list,
       },
       null,
       2,

@@ -1,15 +1,21 @@
 /**
  * `npm run bench:scale`: loads 10 million keys (16-byte keys, 16-byte JSON values) through the
  * normal write path, then reports memory per key per process, the load time and the slowest
- * request during the load, how long a freshly forked worker takes to catch up (and the primary's
- * worst event-loop delay while it streams the snapshot), and then keeps loading past 2^24 keys.
+ * request during the load, the ordered index's bytes per key in each process (the index's own
+ * account of itself, `kv_ordered_index_bytes`; bench/ordered-index-memory.ts measures it from
+ * the heap in one process), the server-side time of pages of 100 keys from `GET /_/keys` by
+ * random prefix (see list-pages.ts), how long a freshly forked worker takes to catch up (and
+ * the primary's worst event-loop delay while it streams the snapshot), and then keeps loading
+ * past 2^24 keys.
  *
  * Flags: --keys N (10000000) --beyond N (17000000, 0 to skip) --workers N (CPUs)
  *        --connections N (128) --heap MB (8192)
+ *        --list-rate R (1000, 0 to skip) --list-duration S (10) --list-connections N (32)
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { describeListPages, measureListPages } from './list-pages';
 import { startCluster } from './servers';
 
 const { values: flags } = parseArgs({
@@ -19,12 +25,18 @@ const { values: flags } = parseArgs({
     workers: { type: 'string', default: String(availableParallelism()) },
     connections: { type: 'string', default: '128' },
     heap: { type: 'string', default: '8192' },
+    'list-rate': { type: 'string', default: '1000' },
+    'list-duration': { type: 'string', default: '10' },
+    'list-connections': { type: 'string', default: '32' },
   },
 });
 const keys = Number(flags.keys);
 const beyond = Number(flags.beyond);
 const workers = Number(flags.workers);
 const connections = Number(flags.connections);
+const listRate = Number(flags['list-rate']);
+const listDurationMs = Number(flags['list-duration']) * 1000;
+const listConnections = Number(flags['list-connections']);
 
 // 16-byte keys and 16-byte JSON values ("v" plus 13 digits, quoted).
 const keyOf = (i: number): string => `k${String(i).padStart(15, '0')}`;
@@ -162,6 +174,15 @@ function serverPuts(text: string): { total: number; over50ms: number } {
   return { total, over50ms: total - bucket('0.05') };
 }
 
+/** Each process's `kv_ordered_index_bytes`, from a {@link scrape}. */
+function orderedIndexBytes(text: string): { process: string; bytes: number }[] {
+  return [
+    ...text.matchAll(
+      /^kv_ordered_index_bytes\{role="(\w+)",pid="(\d+)"\} (\S+)/gm,
+    ),
+  ].map((m) => ({ process: `${m[1]} ${m[2]}`, bytes: Number(m[3]) }));
+}
+
 /** The worst event-loop delay of every process in a {@link scrape} since the one before. */
 function loopDelaysMs(text: string): string {
   return [
@@ -210,6 +231,27 @@ async function main(): Promise<void> {
       console.log(
         `  ${end.role.padEnd(7)} pid ${end.pid}: rss ${((end.rss - start.rss) / keys).toFixed(0)} B/key (${(end.rss / 2 ** 20).toFixed(0)} MiB), ` +
           `heap ${((end.heapUsed - start.heapUsed) / keys).toFixed(0)} B/key (${(end.heapUsed / 2 ** 20).toFixed(0)} MiB)`,
+      );
+    }
+    console.log('ordered index of keys (kv_ordered_index_bytes / keys):');
+    for (const { process, bytes } of orderedIndexBytes(afterText))
+      console.log(
+        `  ${process.padEnd(14)}: ${(bytes / keys).toFixed(1)} B/key (${(bytes / 2 ** 20).toFixed(0)} MiB) (target: at most 32 B/key)`,
+      );
+
+    if (listRate > 0) {
+      // Keys are "k" and 15 digits: a prefix of all but the last two is a page of 100.
+      const list = await measureListPages({
+        origin: cluster.origin,
+        rate: listRate,
+        durationMs: listDurationMs,
+        warmupMs: 2000,
+        connections: listConnections,
+        limit: 100,
+        prefix: () => keyOf(Math.floor(Math.random() * keys)).slice(0, -2),
+      });
+      console.log(
+        `${describeListPages(list)} (target: p99 <= 5 ms server-side at 10 M keys)`,
       );
     }
 

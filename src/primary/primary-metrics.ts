@@ -106,6 +106,18 @@ export class PrimaryMetrics {
         this.set(store.revision);
       },
     });
+    new Gauge({
+      name: 'kv_ordered_index_bytes',
+      help: 'Bytes the ordered index of keys (for GET /_/keys) takes in each process.',
+      labelNames: ['role', 'pid'],
+      registers,
+      collect() {
+        this.set(
+          { role: 'primary', pid: String(process.pid) },
+          store.table.entries.orderedIndexBytes,
+        );
+      },
+    });
     let reportedExpired = 0;
     new Counter({
       name: 'kv_keys_expired_total',

@@ -5,6 +5,7 @@ import {
   decodeFrame,
   Message,
   encodeMessage,
+  ListRequest,
   MessageType,
   Txn,
   WorkerMessage,
@@ -89,6 +90,9 @@ export class WorkerMessages {
         );
         return;
       }
+      case MessageType.ListRequest:
+        this.list(link, message);
+        return;
       case MessageType.Applied:
         if (!link.live) {
           link.live = true;
@@ -112,6 +116,26 @@ export class WorkerMessages {
         );
         return;
     }
+  }
+
+  /** Answers a strong listing from the authoritative store, read in one step. */
+  private list(link: ReplicaLink, request: ListRequest): void {
+    const page = this.store.list(request.prefix, request.after, request.limit);
+    this.replicas.send(
+      link,
+      encodeMessage({
+        type: MessageType.ListResult,
+        id: request.id,
+        revision: this.store.revision,
+        more: page.more,
+        keys: page.entries.map(({ key, entry }) => ({
+          key,
+          value: request.values ? entry.value : null,
+          revision: entry.revision,
+          deadline: entry.deadline,
+        })),
+      }),
+    );
   }
 
   private write(link: ReplicaLink, request: WriteRequest): void {

@@ -127,6 +127,46 @@ describe('protocol codec', () => {
       ).toBe('951903c00000');
     });
 
+    it('asks for a page of keys with id, prefix, after (nil for none), limit and values', () => {
+      const bytes = encodeMessage({
+        type: MessageType.ListRequest,
+        id: 1,
+        prefix: 'a',
+        after: 'b',
+        limit: 100,
+        values: true,
+      });
+      // fixarray 6: 9, 1, "a", "b", 100 (positive fixint), true
+      expect(hex(bytes)).toBe('960901a161a16264c3');
+      expect(
+        hex(
+          encodeMessage({
+            type: MessageType.ListRequest,
+            id: 1,
+            prefix: '',
+            after: undefined,
+            limit: 1000,
+            values: false,
+          }),
+        ),
+      ).toBe('960901a0c0cd03e8c2');
+    });
+
+    it('flattens the keys of a page: key, value (nil without values), revision, deadline per key', () => {
+      const bytes = encodeMessage({
+        type: MessageType.ListResult,
+        id: 2,
+        revision: 300,
+        more: true,
+        keys: [
+          { key: 'a', value: '1', revision: 7, deadline: 0 },
+          { key: 'b', value: null, revision: 8, deadline: 0 },
+        ],
+      });
+      // fixarray 12: 32, 2, uint16 300, true, then "a" "1" 7 0, "b" nil 8 0
+      expect(hex(bytes)).toBe('9c2002cd012cc3' + 'a161a1310700' + 'a162c00800');
+    });
+
     it('carries keys and values as exact UTF-8 strings, whatever they hold', () => {
       const key = '\u0000../__proto__/😀';
       const value = '{"__proto__": {"x": 1}, "s": "\\u0000"}';
@@ -282,6 +322,44 @@ describe('protocol codec', () => {
         oldest: 50,
         changes: [],
       },
+      {
+        type: MessageType.ListRequest,
+        id: 9,
+        prefix: 'user/😀',
+        after: 'user/😀\uffff',
+        limit: 1000,
+        values: true,
+      },
+      {
+        type: MessageType.ListRequest,
+        id: 10,
+        prefix: '',
+        after: undefined,
+        limit: 1,
+        values: false,
+      },
+      {
+        type: MessageType.ListResult,
+        id: 9,
+        revision: 2 ** 40,
+        more: false,
+        keys: [
+          {
+            key: '\u0000../__proto__',
+            value: ' {"a" : 1} ',
+            revision: 2 ** 40,
+            deadline: 1_795_000_000_123,
+          },
+          { key: 'z', value: null, revision: 1, deadline: 0 },
+        ],
+      },
+      {
+        type: MessageType.ListResult,
+        id: 10,
+        revision: 0,
+        more: true,
+        keys: [],
+      },
     ];
     it.each(messages.map((m) => [m.type, m]))(
       'type %d decodes to what was encoded',
@@ -315,6 +393,11 @@ describe('protocol codec', () => {
       ['a value that is not an array', raw.pack({ type: 1 })],
       ['an array without a numeric tag', raw.pack(['hello'])],
       ['a truncated record list', raw.pack([MessageType.WriteResults, 1, 0])],
+      [
+        'a page with a partial key',
+        raw.pack([MessageType.ListResult, 1, 5, false, 'a', null, 5]),
+      ],
+
       [
         'a transaction with a partial operation',
         raw.pack([MessageType.Txn, 1, false, 1, 'k', '1', 0, null]),

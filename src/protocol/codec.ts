@@ -13,6 +13,7 @@ import type {
   WriteStatus,
 } from '../store';
 import {
+  ListedKey,
   Message,
   MessageType,
   QueryKind,
@@ -40,6 +41,7 @@ const CHANGE_FIELDS = 4;
 const SHARD_IMAGE_FIELDS = 3;
 const TXN_OP_FIELDS = 6;
 const TXN_FAILURE_FIELDS = 4;
+const LISTED_KEY_FIELDS = 4;
 
 /** Encodes `message`. The payload of a frame (see `framing.ts`) is one or more of these end to end. */
 export function encodeMessage(message: Message): Buffer {
@@ -163,6 +165,26 @@ function toWire(message: Message): unknown[] {
         wire.push(f.index, f.key, f.reason, f.revision);
       return wire;
     }
+    case MessageType.ListRequest:
+      return [
+        message.type,
+        message.id,
+        message.prefix,
+        message.after ?? null,
+        message.limit,
+        message.values,
+      ];
+    case MessageType.ListResult: {
+      const wire: unknown[] = [
+        message.type,
+        message.id,
+        message.revision,
+        message.more,
+      ];
+      for (const k of message.keys)
+        wire.push(k.key, k.value, k.revision, k.deadline);
+      return wire;
+    }
   }
 }
 
@@ -239,6 +261,23 @@ function fromWire(wire: unknown[]): Message {
         revision: wire[3] as number,
         failures: records(wire, 4, TXN_FAILURE_FIELDS, toTxnFailure),
       };
+    case MessageType.ListRequest:
+      return {
+        type,
+        id: wire[1] as number,
+        prefix: wire[2] as string,
+        after: (wire[3] as string | null) ?? undefined,
+        limit: wire[4] as number,
+        values: wire[5] as boolean,
+      };
+    case MessageType.ListResult:
+      return {
+        type,
+        id: wire[1] as number,
+        revision: wire[2] as number,
+        more: wire[3] as boolean,
+        keys: records(wire, 4, LISTED_KEY_FIELDS, toListedKey),
+      };
     default:
       throw new ProtocolError(`unknown message type ${type}`);
   }
@@ -308,6 +347,15 @@ function pushChanges(wire: unknown[], changes: readonly Change[]): unknown[] {
     wire.push(c.key, c.value, c.deadline, changeFlags(changes, i));
   }
   return wire;
+}
+
+function toListedKey(wire: unknown[], at: number): ListedKey {
+  return {
+    key: wire[at] as string,
+    value: wire[at + 1] as string | null,
+    revision: wire[at + 2] as number,
+    deadline: wire[at + 3] as number,
+  };
 }
 
 function readChanges(wire: unknown[], start: number, from: number): Change[] {

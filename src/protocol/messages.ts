@@ -25,6 +25,7 @@ export const MessageType = {
   ProbeAnswer: 6,
   Txn: 7,
   HistoryRequest: 8,
+  ListRequest: 9,
   // primary -> worker
   SnapshotBegin: 20,
   SnapshotChunk: 21,
@@ -37,6 +38,7 @@ export const MessageType = {
   Shutdown: 28,
   TxnResult: 29,
   HistoryChanges: 30,
+  ListResult: 32,
 } as const;
 
 /** A write forwarded by a worker; `id` is the worker's own, echoed in the {@link WriteResult}. */
@@ -120,6 +122,23 @@ export interface Txn {
   readonly strong: boolean;
   /** 1 to 128 operations on distinct keys, in body order. */
   readonly ops: readonly TxnOperation[];
+}
+/**
+ * Worker -> primary: a page of keys read from the authoritative store (`GET /_/keys` with
+ * `consistency=strong`). `id` comes from the same sequence as strong reads and is echoed in
+ * the {@link ListResult}.
+ */
+export interface ListRequest {
+  readonly type: typeof MessageType.ListRequest;
+  readonly id: number;
+  /** Only keys that start with it; empty for every key. */
+  readonly prefix: string;
+  /** Only keys after it in UTF-8 byte order (a key held or not); undefined: from the start. */
+  readonly after: string | undefined;
+  /** At most this many keys, 1 to 1000. */
+  readonly limit: number;
+  /** Send each key's value too; otherwise every value is null. */
+  readonly values: boolean;
 }
 /** Worker -> primary: a cluster-wide question for a system endpoint. */
 export interface Query {
@@ -227,6 +246,28 @@ export interface HistoryChanges {
   readonly oldest: Revision;
   readonly changes: readonly Change[];
 }
+/** One key of a {@link ListResult}, live when the primary read it. */
+export interface ListedKey {
+  readonly key: string;
+  /** The stored JSON text; null unless the request asked for values. */
+  readonly value: string | null;
+  /** The revision of the key's last write (its ETag). */
+  readonly revision: Revision;
+  /** The key's deadline in ms since the epoch; NO_DEADLINE (0) for none. */
+  readonly deadline: Milliseconds;
+}
+/**
+ * Primary -> worker: the answer to a {@link ListRequest}: the keys in ascending UTF-8 byte
+ * order, read in one step at `revision` (the primary's), so a transaction is in it whole or
+ * not at all. `more`: a live key with the prefix follows the last one.
+ */
+export interface ListResult {
+  readonly type: typeof MessageType.ListResult;
+  readonly id: number;
+  readonly revision: Revision;
+  readonly more: boolean;
+  readonly keys: readonly ListedKey[];
+}
 /** Primary -> worker: stop accepting connections, finish what is in flight, exit 0. */
 export interface Shutdown {
   readonly type: typeof MessageType.Shutdown;
@@ -241,7 +282,8 @@ export type WorkerMessage =
   | Query
   | ProbeAnswer
   | Txn
-  | HistoryRequest;
+  | HistoryRequest
+  | ListRequest;
 /** Any message the primary sends. */
 export type PrimaryMessage =
   | SnapshotBegin
@@ -254,6 +296,7 @@ export type PrimaryMessage =
   | Probe
   | Shutdown
   | TxnResult
-  | HistoryChanges;
+  | HistoryChanges
+  | ListResult;
 /** Any message of the protocol. */
 export type Message = WorkerMessage | PrimaryMessage;

@@ -5,6 +5,7 @@ import {
 import { batchEnd, Change, ChangeBatch } from './change';
 import { MULTI, MULTI_BYTES, plain } from './entry.spec-support';
 import { ExpiryQueue } from './expiry-queue';
+import { TxnOpKind } from './transaction';
 import { MAX_TTL, NO_DEADLINE } from './types';
 import {
   Precondition,
@@ -560,6 +561,28 @@ describe('AuthoritativeStore', () => {
     });
   });
 
+  describe('list', () => {
+    it('pages the keys live at the clock, a transaction whole or not at all', () => {
+      const store = newStore();
+      store.execute(put('user/b', '2'));
+      store.execute(put('user/a', '1', 100));
+      store.execute(put('other', '3'));
+      expect(
+        store.list('user/', undefined, 10).entries.map((e) => e.key),
+      ).toEqual(['user/a', 'user/b']);
+      store.transact([
+        { kind: TxnOpKind.Put, key: 'user/c', value: '4', ttl: 0 },
+        { kind: TxnOpKind.Delete, key: 'user/b', value: '', ttl: 0 },
+      ]);
+      now += 100; // user/a's deadline: gone before any reaping
+      const page = store.list('user/', undefined, 1);
+      expect(page.more).toBe(false);
+      expect(
+        page.entries.map((e) => [e.key, e.entry.value, e.entry.revision]),
+      ).toEqual([['user/c', '4', 4]]);
+    });
+  });
+
   describe('reapExpired', () => {
     it('deletes keys in deadline order, whatever order they were written in', () => {
       const store = newStore();
@@ -1014,6 +1037,27 @@ describe('AuthoritativeStore', () => {
       });
       expect(store.execute(put('c', '1'))).toEqual(ok(6));
       expect(store.takeBatch()?.from).toBe(6);
+    });
+
+    it('builds the ordered index once, when restoring ends', () => {
+      const store = newStore();
+      for (let i = 2000; i > 0; i--)
+        store.loadEntry(`k${String(i).padStart(4, '0')}`, '1', i, NO_DEADLINE);
+      store.replayBatch({
+        from: 2001,
+        changes: [at(deleteChange('k0002'), 2001)],
+      });
+      // Loading left the index empty: one sort at the end costs less than 2000 inserts.
+      expect(store.table.entries.ordered).toBe(false);
+      store.restored(2001);
+      expect(store.table.entries.ordered).toBe(true);
+      expect(
+        store.table.list('k', undefined, 3, now).entries.map((e) => e.key),
+      ).toEqual(['k0001', 'k0003', 'k0004']);
+      store.execute(put('k0000', '1'));
+      expect(
+        store.table.list('k', undefined, 2, now).entries.map((e) => e.key),
+      ).toEqual(['k0000', 'k0001']);
     });
 
     it('loads a value given as its UTF-8 bytes, as if given as text', () => {

@@ -2,7 +2,7 @@ import { Change, ChangeBatch } from './change';
 import { Entry, isLive } from './entry';
 import { ExpiryQueue } from './expiry-queue';
 import { KvTable } from './kv-table';
-import { DEFAULT_SHARD_BITS, ownedCopy } from './entry-table';
+import { DEFAULT_SHARD_BITS, ListPage, ownedCopy } from './entry-table';
 import {
   TxnFailure,
   TxnFailureReason,
@@ -93,6 +93,15 @@ export class AuthoritativeStore {
   /** The live entry of `key` now, or undefined. */
   get(key: string): Entry | undefined {
     return this.table.read(key, this.clock());
+  }
+
+  /**
+   * A page of the keys live now that start with `prefix`, strictly after `after`, at most
+   * `limit`, in ascending UTF-8 byte order: {@link KvTable.list} at the store's clock. A
+   * transaction is applied in one call, so a page never holds part of one.
+   */
+  list(prefix: string, after: string | undefined, limit: number): ListPage {
+    return this.table.list(prefix, after, limit, this.clock());
   }
 
   /** Applies `command` if its conditions hold, and says what happened. */
@@ -221,7 +230,8 @@ export class AuthoritativeStore {
 
   /**
    * Restoring from disk, step 1: adds one entry of a snapshot as it was stored. Only for a fresh
-   * store, before {@link restored}.
+   * store, before {@link restored}. The ordered index waits for {@link restored}, which sorts
+   * every key at once.
    */
   loadEntry(
     key: string,
@@ -230,6 +240,7 @@ export class AuthoritativeStore {
     deadline: Milliseconds,
   ): void {
     this.assertRestoring();
+    this.table.entries.deferOrdering();
     this.table.entries.set(key, value, revision, deadline);
   }
 
@@ -245,10 +256,12 @@ export class AuthoritativeStore {
   /**
    * Restoring from disk, step 3: the store continues from `revision` (or from the newest entry,
    * if one is newer, so a revision is never handed out twice) as if it had published everything
-   * up to it. Rebuilds the deadline queue; expired keys are left for {@link reapExpired}.
+   * up to it. Rebuilds the deadline queue and the ordered index; expired keys are left for
+   * {@link reapExpired}.
    */
   restored(revision: Revision): void {
     this.assertRestoring();
+    this.table.entries.ensureOrdered();
     let newest = revision;
     for (const [key, entry] of this.table.entries.entries()) {
       if (entry.revision > newest) newest = entry.revision;

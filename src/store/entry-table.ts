@@ -1,5 +1,6 @@
-import { Entry } from './entry';
+import { Entry, isLive } from './entry';
 import { hashBytes } from './key-hash';
+import { KeySource, OrderedIndex, OrderedIndexOptions } from './ordered-index';
 import { Milliseconds, Revision } from './types';
 
 /** Default number of shards: 4096 shards hold 10 million keys at about 2,400 each. */
@@ -21,6 +22,9 @@ const MIN_SLOTS = 8;
 const EMPTY = 0;
 const DELETED = -1;
 
+/** The ordered index takes the key of a new shard image one by one below this share of its size. */
+const IMPORT_ONE_BY_ONE = 1 / 8;
+
 /** Strings up to this many UTF-16 units are encoded straight into the arena. */
 const ENCODE_IN_PLACE_CHARS = 4096;
 
@@ -39,6 +43,23 @@ export interface ShardImage {
   /** How many entries. */
   readonly count: number;
   readonly records: Uint8Array;
+}
+
+/** One key of a {@link ListPage}. */
+export interface ListedEntry {
+  readonly key: string;
+  readonly entry: Entry;
+}
+
+/** A page of keys in ascending UTF-8 byte order, from {@link EntryTable.list}. */
+export interface ListPage {
+  /** At most the limit asked for, live ones only, in ascending UTF-8 byte order of the key. */
+  readonly entries: ListedEntry[];
+  /**
+   * Whether a live key with the prefix follows the last one of `entries` (or, with a limit of
+   * 0, exists at all): a page asked for from that last key on would not be empty.
+   */
+  readonly more: boolean;
 }
 
 /**
@@ -89,6 +110,13 @@ export function ownedCopy(text: string): string {
   return copy === text ? copy : text;
 }
 
+/** Slots of an index for `keys` keys: a power of 2, at most 3/4 full. */
+function slotsFor(keys: number): number {
+  let size = MIN_SLOTS;
+  while (size * 3 < keys * 4 + 4) size *= 2;
+  return size;
+}
+
 /**
  * One shard: an open-addressing index (linear probing) from a key's hash to its record, and
  * the arena the records live in.
@@ -109,6 +137,8 @@ class Shard {
   slots: Int32Array = new Int32Array(MIN_SLOTS);
   /** Per slot: the hash of its key, so probing and resizing rarely touch the records. */
   hashes: Uint32Array = new Uint32Array(MIN_SLOTS);
+  /** Per slot: the leaf of the table's {@link OrderedIndex} that holds its key. */
+  leafIds: Int32Array = new Int32Array(MIN_SLOTS);
   /** Keys held. */
   live = 0;
   /** Slots marked {@link DELETED}. */
@@ -117,6 +147,14 @@ class Shard {
   constructor(capacity: number) {
     this.capacity = capacity;
     const buffer = new ArrayBuffer(capacity);
+    this.bytes = new Uint8Array(buffer);
+    this.numbers = new Float64Array(buffer);
+    this.words = new Uint32Array(buffer);
+  }
+
+  /** Makes `buffer` the arena (the caller sets {@link used} and {@link dead}). */
+  adoptArena(buffer: ArrayBuffer): void {
+    this.capacity = buffer.byteLength;
     this.bytes = new Uint8Array(buffer);
     this.numbers = new Float64Array(buffer);
     this.words = new Uint32Array(buffer);
@@ -182,20 +220,31 @@ class Shard {
     }
   }
 
-  /** Makes room for one more key: the index stays at most 3/4 full, deleted slots included. */
-  reserveSlot(): void {
-    if ((this.live + this.deleted + 1) * 4 <= this.slots.length * 3) return;
-    this.resizeIndex(this.live + 1);
+  /**
+   * Whether one more key needs a larger index: it stays at most 3/4 full, deleted slots
+   * included.
+   */
+  fullForOneMore(): boolean {
+    return (this.live + this.deleted + 1) * 4 > this.slots.length * 3;
   }
 
-  /** Rebuilds the index for `keys` keys, dropping deleted slots. */
-  resizeIndex(keys: number): void {
-    let size = MIN_SLOTS;
-    while (size * 3 < keys * 4 + 4) size *= 2;
+  /** Makes room for one more key. */
+  reserveSlot(): void {
+    if (this.fullForOneMore()) this.resizeIndex(this.live + 1);
+  }
+
+  /**
+   * Rebuilds the index for `keys` keys, dropping deleted slots. With `moves` (as long as the
+   * index was), sets moves[old slot] to the new slot of each key.
+   */
+  resizeIndex(keys: number, moves?: Int32Array): void {
+    const size = slotsFor(keys);
     const slots = this.slots;
     const hashes = this.hashes;
+    const leafIds = this.leafIds;
     this.slots = new Int32Array(size);
     this.hashes = new Uint32Array(size);
+    this.leafIds = new Int32Array(size);
     this.deleted = 0;
     const mask = size - 1;
     for (let from = 0; from < slots.length; from++) {
@@ -205,6 +254,8 @@ class Shard {
       while (this.slots[slot] !== EMPTY) slot = (slot + 1) & mask;
       this.slots[slot] = at;
       this.hashes[slot] = hashes[from]!;
+      this.leafIds[slot] = leafIds[from]!;
+      if (moves !== undefined) moves[from] = slot;
     }
   }
 
@@ -216,7 +267,7 @@ class Shard {
       align8(Math.ceil((live + extra) * ARENA_SLACK)),
     );
     const old = this.words;
-    const next = new Shard(capacity);
+    const next = new Uint32Array(capacity / 4);
     let to = 0;
     for (let slot = 0; slot < this.slots.length; slot++) {
       const at = this.slots[slot]!;
@@ -225,16 +276,61 @@ class Shard {
       const words = this.recordBytes(from) / 4;
       const src = from / 4;
       const dst = to / 4;
-      for (let w = 0; w < words; w++) next.words[dst + w] = old[src + w]!;
+      for (let w = 0; w < words; w++) next[dst + w] = old[src + w]!;
       this.slots[slot] = to / 8 + 1;
       to += words * 4;
     }
-    this.bytes = next.bytes;
-    this.numbers = next.numbers;
-    this.words = next.words;
-    this.capacity = capacity;
+    this.adoptArena(next.buffer);
     this.used = to;
     this.dead = 0;
+  }
+}
+
+/**
+ * The keys of an {@link EntryTable} as an {@link OrderedIndex} reads them: a locator is a shard
+ * number in its top bits and a slot of that shard's index in the rest (as many as a hash
+ * leaves the slot after picking the shard).
+ */
+class ShardKeys implements KeySource {
+  keyBytes: Uint8Array = new Uint8Array(0);
+  keyStart = 0;
+  keyLength = 0;
+  /** 2 ** slotBits: a shard number times this is the top of its locators. */
+  private readonly shardScale: number;
+
+  /** @param slotBits bits of a locator that hold the slot, 12 to 32 */
+  constructor(
+    private readonly shards: Shard[],
+    private readonly slotBits: number,
+  ) {
+    this.shardScale = 2 ** slotBits;
+  }
+
+  /** The locator of `slot` in shard `shard`. */
+  locator(shard: number, slot: number): number {
+    return shard * this.shardScale + slot;
+  }
+
+  read(locator: number): void {
+    const shard = this.shardOf(locator);
+    const offset = (shard.slots[this.slotOf(locator)]! - 1) * 8;
+    this.keyBytes = shard.bytes;
+    this.keyStart = offset + HEADER_BYTES;
+    this.keyLength = shard.words[offset / 4 + 5]!;
+  }
+
+  placed(locator: number, leaf: number): void {
+    this.shardOf(locator).leafIds[this.slotOf(locator)] = leaf;
+  }
+
+  private shardOf(locator: number): Shard {
+    return this.shards[this.slotBits === 32 ? 0 : locator >>> this.slotBits]!;
+  }
+
+  private slotOf(locator: number): number {
+    return this.slotBits === 32
+      ? locator
+      : locator & ((1 << this.slotBits) - 1);
   }
 }
 
@@ -246,7 +342,7 @@ class Shard {
  * Why no `Map` and no string per key: a V8 `Map` holds at most 2^24 entries and rehashes them
  * all at once, and every string or object kept per key is one more thing for the garbage
  * collector to copy and trace (with 10 million keys, hundreds of milliseconds a collection).
- * Here an entry costs the JS heap nothing: a shard is four typed arrays whatever it holds, and
+ * Here an entry costs the JS heap nothing: a shard is a few typed arrays whatever it holds, and
  * growing one touches one small shard.
  *
  * Keys are stored as UTF-8, so a key must be well-formed Unicode (as an HTTP path decodes to):
@@ -256,14 +352,31 @@ class Shard {
  * arena is rebuilt (live records copied into a new one, {@link ARENA_SLACK} times their size)
  * when it fills up or when more than half of the bytes of its records are dead. So an
  * {@link Entry} read earlier keeps its bytes.
+ *
+ * Beside the shards, an {@link OrderedIndex} keeps every key in ascending UTF-8 byte order for
+ * {@link list}, as locators (shard and slot) rather than keys: a write that adds or removes a
+ * key updates it, a slot that moves in a resize moves its locator, and an overwrite or an arena
+ * rebuild (records move, slots stay) leaves it alone. Loading many keys at once
+ * ({@link importShard} into a mostly empty table, or after {@link deferOrdering}) drops it, and
+ * it is rebuilt in one pass when next needed ({@link ensureOrdered}).
  */
 export class EntryTable {
   private readonly shards: Shard[];
   private readonly shift: number;
   private count = 0;
+  private readonly keys: ShardKeys;
+  private readonly order: OrderedIndex;
+  /** Whether {@link order} holds every key; when false it is empty until rebuilt. */
+  private orderCurrent = true;
 
-  /** @param shardBits log2 of the number of shards, from 0 (one shard) to 20. */
-  constructor(shardBits: number = DEFAULT_SHARD_BITS) {
+  /**
+   * @param shardBits log2 of the number of shards, from 0 (one shard) to 20.
+   * @param orderOptions node sizes of the ordered index (small ones make deep trees in tests)
+   */
+  constructor(
+    shardBits: number = DEFAULT_SHARD_BITS,
+    orderOptions?: OrderedIndexOptions,
+  ) {
     if (!Number.isInteger(shardBits) || shardBits < 0 || shardBits > 20) {
       throw new RangeError(
         `shardBits must be an integer from 0 to 20, got ${shardBits}`,
@@ -275,6 +388,8 @@ export class EntryTable {
     );
     // The top bits of a hash pick the shard, the low bits the slot within it.
     this.shift = 32 - shardBits;
+    this.keys = new ShardKeys(this.shards, this.shift);
+    this.order = new OrderedIndex(this.keys, orderOptions);
   }
 
   /** Number of keys held, across all shards. */
@@ -291,6 +406,24 @@ export class EntryTable {
   get arenaBytes(): number {
     let bytes = 0;
     for (const shard of this.shards) bytes += shard.capacity;
+    return bytes;
+  }
+
+  /**
+   * Whether the ordered index holds every key now: false from {@link deferOrdering} (or an
+   * {@link importShard} that defers it) until {@link ensureOrdered} or {@link list}.
+   */
+  get ordered(): boolean {
+    return this.orderCurrent;
+  }
+
+  /**
+   * Bytes the ordered index takes (see {@link OrderedIndex.bytes}), with the leaf id each
+   * shard keeps per slot for it.
+   */
+  get orderedIndexBytes(): number {
+    let bytes = this.order.bytes;
+    for (const shard of this.shards) bytes += shard.leafIds.byteLength;
     return bytes;
   }
 
@@ -318,8 +451,9 @@ export class EntryTable {
   ): boolean {
     const keyLength = encodeKey(key);
     const hash = hashBytes(keyScratch, 0, keyLength);
-    const shard = this.shardOf(hash);
-    shard.reserveSlot();
+    const index = this.shardIndexOf(hash);
+    const shard = this.shards[index]!;
+    if (shard.fullForOneMore()) this.resizeShard(index, shard, shard.live + 1);
     let slot = shard.find(keyScratch, keyLength, hash);
     // A string takes at most 3 UTF-8 bytes per UTF-16 unit. Short ones are encoded straight
     // into that much room; long ones first, so a rebuild does not size an arena for 3 times
@@ -357,6 +491,7 @@ export class EntryTable {
       shard.hashes[slot] = hash;
       shard.live++;
       this.count++;
+      if (this.orderCurrent) this.order.insert(this.keys.locator(index, slot));
       return true;
     }
     const previous = (shard.slots[slot]! - 1) * 8;
@@ -369,9 +504,13 @@ export class EntryTable {
   delete(key: string): boolean {
     const length = encodeKey(key);
     const hash = hashBytes(keyScratch, 0, length);
-    const shard = this.shardOf(hash);
+    const index = this.shardIndexOf(hash);
+    const shard = this.shards[index]!;
     const slot = shard.find(keyScratch, length, hash);
     if (slot < 0) return false;
+    // While the slot still leads to the key: the index may have to read it.
+    if (this.orderCurrent)
+      this.order.remove(this.keys.locator(index, slot), shard.leafIds[slot]!);
     const offset = (shard.slots[slot]! - 1) * 8;
     shard.slots[slot] = DELETED;
     shard.deleted++;
@@ -379,15 +518,100 @@ export class EntryTable {
     this.count--;
     this.retire(shard, offset);
     if (shard.live * 8 < shard.slots.length && shard.slots.length > MIN_SLOTS)
-      shard.resizeIndex(shard.live);
+      this.resizeShard(index, shard, shard.live);
     return true;
   }
 
-  /** Removes every key and gives back every arena. */
+  /** Removes every key and gives back every arena and the ordered index's memory. */
   clear(): void {
     for (let i = 0; i < this.shards.length; i++)
       this.shards[i] = new Shard(MIN_ARENA_BYTES);
     this.count = 0;
+    this.order.clear();
+    this.orderCurrent = true;
+  }
+
+  /**
+   * Stops keeping the ordered index up to date and gives back its memory, until
+   * {@link ensureOrdered} (or {@link list}) rebuilds it in one pass: for loading many keys,
+   * where one sort costs far less than an insert per key.
+   */
+  deferOrdering(): void {
+    if (!this.orderCurrent) return;
+    this.orderCurrent = false;
+    this.order.clear();
+  }
+
+  /**
+   * Rebuilds the ordered index if {@link deferOrdering} or {@link importShard} dropped it:
+   * O(n) reads of keys and a radix sort, a second or two at 10 million keys. Call it when a
+   * load ends, so that no later read pays for it.
+   */
+  ensureOrdered(): void {
+    if (this.orderCurrent) return;
+    const locators = new Uint32Array(this.count);
+    let at = 0;
+    for (let index = 0; index < this.shards.length; index++) {
+      const slots = this.shards[index]!.slots;
+      for (let slot = 0; slot < slots.length; slot++)
+        if (slots[slot]! > 0) locators[at++] = this.keys.locator(index, slot);
+    }
+    this.order.load(locators);
+    this.orderCurrent = true;
+  }
+
+  /**
+   * Up to `limit` keys live at `now` that start with `prefix` and sort strictly after `after`
+   * (any string, held or not; undefined: from the first key with the prefix), in ascending
+   * order of their UTF-8 bytes (not of their UTF-16 units: U+E000 to U+FFFF sort before the
+   * characters beyond U+FFFF here). An empty prefix matches every key.
+   *
+   * Costs O(log n + limit) key comparisons, plus one step for each expired entry it passes
+   * over; never a scan of the table. Rebuilds the ordered index first if it was dropped.
+   *
+   * @param limit an integer, 0 or more
+   * @throws RangeError for a negative or fractional limit
+   */
+  list(
+    prefix: string,
+    after: string | undefined,
+    limit: number,
+    now: Milliseconds,
+  ): ListPage {
+    if (!Number.isInteger(limit) || limit < 0)
+      throw new RangeError(`limit must be an integer, 0 or more, got ${limit}`);
+    this.ensureOrdered();
+    const prefixBytes = keyScratch.slice(0, encodeKey(prefix));
+    let cursor;
+    if (after !== undefined) {
+      const afterLength = encodeKey(after);
+      if (compareUtf8(keyScratch, afterLength, prefixBytes) >= 0)
+        cursor = this.order.seek(keyScratch, 0, afterLength, true);
+    }
+    cursor ??= this.order.seek(prefixBytes, 0, prefixBytes.length, false);
+    const entries: ListedEntry[] = [];
+    const keys = this.keys;
+    for (let locator = cursor.next(); locator >= 0; locator = cursor.next()) {
+      keys.read(locator);
+      const bytes = keys.keyBytes;
+      const start = keys.keyStart;
+      if (keys.keyLength < prefixBytes.length) break;
+      let matches = true;
+      for (let i = 0; i < prefixBytes.length; i++) {
+        if (bytes[start + i] !== prefixBytes[i]) {
+          matches = false;
+          break;
+        }
+      }
+      if (!matches) break;
+      const shard =
+        this.shards[this.shift === 32 ? 0 : locator >>> this.shift]!;
+      const entry = shard.entryAt(start - HEADER_BYTES);
+      if (!isLive(entry, now)) continue;
+      if (entries.length === limit) return { entries, more: true };
+      entries.push({ key: shard.keyAt(start - HEADER_BYTES), entry });
+    }
+    return { entries, more: false };
   }
 
   /**
@@ -490,6 +714,51 @@ export class EntryTable {
     next.used = size;
     this.shards[image.shard] = next;
     this.count += next.live;
+    if (!this.orderCurrent) return;
+    if (next.live > (this.count - next.live) * IMPORT_ONE_BY_ONE) {
+      this.deferOrdering();
+      return;
+    }
+    for (let slot = 0; slot < next.slots.length; slot++)
+      if (next.slots[slot]! > 0)
+        this.order.insert(this.keys.locator(image.shard, slot));
+  }
+
+  /**
+   * Resizes the index of shard `index` for `keys` keys, moving the locators of the keys whose
+   * slots move.
+   */
+  private resizeShard(index: number, shard: Shard, keys: number): void {
+    if (slotsFor(keys) > 2 ** this.shift)
+      throw new RangeError(`shard ${index} cannot hold ${keys} keys`);
+    if (!this.orderCurrent || shard.live === 0) {
+      shard.resizeIndex(keys);
+      return;
+    }
+    // Where each key will go, then where each that moves sits in its leaf, then the moves: a
+    // key's new locator can be another's old one, so no leaf is written before all are found.
+    const old = shard.slots;
+    const oldLeafIds = shard.leafIds;
+    const moves = new Int32Array(old.length);
+    shard.resizeIndex(keys, moves);
+    const positions = new Int32Array(old.length);
+    for (let slot = 0; slot < old.length; slot++) {
+      if (old[slot]! > 0 && moves[slot] !== slot)
+        positions[slot] = this.order.positionOf(
+          oldLeafIds[slot]!,
+          this.keys.locator(index, slot),
+        );
+    }
+    for (let slot = 0; slot < old.length; slot++) {
+      if (old[slot]! <= 0) continue;
+      const to = moves[slot]!;
+      if (to === slot) continue;
+      this.order.relocate(
+        shard.leafIds[to]!,
+        positions[slot]!,
+        this.keys.locator(index, to),
+      );
+    }
   }
 
   private retire(shard: Shard, offset: number): void {
@@ -502,6 +771,20 @@ export class EntryTable {
 
   private shardOf(hash: number): Shard {
     // The shift keeps the index inside the array, so the lookup cannot miss.
-    return this.shards[this.shift === 32 ? 0 : hash >>> this.shift]!;
+    return this.shards[this.shardIndexOf(hash)]!;
   }
+
+  private shardIndexOf(hash: number): number {
+    return this.shift === 32 ? 0 : hash >>> this.shift;
+  }
+}
+
+/** Byte order of the first `length` bytes of `a` and all of `b`. */
+function compareUtf8(a: Uint8Array, length: number, b: Uint8Array): number {
+  const common = Math.min(length, b.length);
+  for (let i = 0; i < common; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return length - b.length;
 }

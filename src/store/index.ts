@@ -7,7 +7,10 @@
  * - `entry-table.ts`: 4,096 shards, each an open-addressing index into an arena (one
  *   ArrayBuffer) of records holding key, value, revision and deadline: no `Map` limit, no heap
  *   object per key, and whole shards shipped as bytes to new replicas.
- * - `kv-table.ts`: keys -> entries, change application with a revision guard, the digest.
+ * - `ordered-index.ts`: a B+tree of every key in UTF-8 byte order, holding 32-bit locators
+ *   (shard and slot) rather than keys, for listing by prefix with keyset cursors.
+ * - `kv-table.ts`: keys -> entries, change application with a revision guard, the digest,
+ *   listing pages.
  * - `authoritative-store.ts`: the primary's store: decides writes, reaps TTLs, queues changes.
  * - `replica-store.ts`: a worker's replica: snapshot, then batches applied exactly once.
  * - `expiry-queue.ts`: the deadline min-heap; `digest.ts`: order-independent content hash;
@@ -24,6 +27,7 @@ export * from './entry';
 export * from './entry-table';
 export * from './expiry-queue';
 export * from './kv-table';
+export * from './ordered-index';
 export * from './replica-store';
 export * from './sliced-digest';
 export * from './transaction';

@@ -1,7 +1,7 @@
 import { Change } from './change';
 import { Digest } from './digest';
 import { Entry, isLive } from './entry';
-import { DEFAULT_SHARD_BITS, EntryTable } from './entry-table';
+import { DEFAULT_SHARD_BITS, EntryTable, ListPage } from './entry-table';
 import { Milliseconds } from './types';
 
 /**
@@ -19,6 +19,23 @@ export class KvTable {
   read(key: string, now: Milliseconds): Entry | undefined {
     const entry = this.entries.get(key);
     return entry !== undefined && isLive(entry, now) ? entry : undefined;
+  }
+
+  /**
+   * A page of the keys live at `now` that start with `prefix`, in ascending order of their
+   * UTF-8 bytes, strictly after `after` (a key held or not; undefined: from the start of the
+   * prefix), at most `limit` of them; `more` says whether a next page would hold any. O(log n
+   * + limit), plus a step per expired entry passed over. See {@link EntryTable.list}.
+   *
+   * @param limit an integer, 0 or more (RangeError otherwise)
+   */
+  list(
+    prefix: string,
+    after: string | undefined,
+    limit: number,
+    now: Milliseconds,
+  ): ListPage {
+    return this.entries.list(prefix, after, limit, now);
   }
 
   /**

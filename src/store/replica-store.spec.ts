@@ -261,6 +261,34 @@ describe('ReplicaStore', () => {
       );
     });
 
+    it('builds the ordered index once the snapshot ends, over the snapshot and the replayed batches', () => {
+      const replica = new ReplicaStore(3);
+      replica.beginSnapshot(5);
+      replica.applyBatch(batch(6, set('k0500x', '6'), remove('k0007')));
+      const rows: SnapshotRow[] = Array.from({ length: 2000 }, (_, i) => [
+        `k${String(i).padStart(4, '0')}`,
+        `${i}`,
+        1,
+        NO_DEADLINE,
+      ]);
+      addSnapshotRows(replica, 3, ...rows);
+      // The images went in without the index, which is sorted once at the end.
+      expect(replica.table.entries.ordered).toBe(false);
+      expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
+      expect(replica.table.entries.ordered).toBe(true);
+      const page = replica.table.list('k000', 'k0005', 3, now);
+      expect(page.entries.map((e) => e.key)).toEqual([
+        'k0006',
+        'k0008',
+        'k0009',
+      ]);
+      expect(
+        replica.table
+          .list('k0500', undefined, 5, now)
+          .entries.map((e) => e.key),
+      ).toEqual(['k0500', 'k0500x']);
+    });
+
     it('buffers batches during the snapshot and replays them at the end', () => {
       const replica = new ReplicaStore(2);
       replica.beginSnapshot(5);

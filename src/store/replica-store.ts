@@ -63,13 +63,17 @@ export class ReplicaStore {
     this.table.entries.importShard(image);
   }
 
-  /** Ends the snapshot and applies the batches that came during it. */
+  /**
+   * Ends the snapshot, applies the batches that came during it, and builds the ordered index
+   * (which the shard images left for one sort at the end), so no read pays for it later.
+   */
   endSnapshot(): ApplyResult {
     const buffered = this.buffered ?? [];
     this.buffered = undefined;
     for (const batch of buffered) {
       if (this.applyBatch(batch) === ApplyResult.Gap) return ApplyResult.Gap;
     }
+    this.table.entries.ensureOrdered();
     return ApplyResult.Applied;
   }
 

@@ -73,6 +73,26 @@ export const Errors = {
     'invalid_consistency',
     'consistency must be "eventual" or "strong"',
   ),
+  invalidLimit: new HttpError(
+    400,
+    'invalid_limit',
+    'limit must be decimal digits: an integer from 1 to 1000 keys per page',
+  ),
+  invalidValues: new HttpError(
+    400,
+    'invalid_values',
+    'values must be "true" or "false"',
+  ),
+  invalidCursor: new HttpError(
+    400,
+    'invalid_cursor',
+    'the cursor is not one that a page of this server returned: pass back the cursor of the previous page unchanged',
+  ),
+  invalidPrefix: new HttpError(
+    400,
+    'invalid_prefix',
+    'give prefix at most once',
+  ),
   reservedKey: new HttpError(
     400,
     'reserved_key',
@@ -105,11 +125,6 @@ export const Errors = {
       'from_ahead',
       `revision ${from} is ahead of the store, which is at revision ${revision}`,
     ),
-  invalidValues: new HttpError(
-    400,
-    'invalid_values',
-    'values must be "true" or "false"',
-  ),
   repeatedParameter: (name: string) =>
     new HttpError(
       400,
@@ -172,6 +187,12 @@ export const Errors = {
       414,
       'key_too_long',
       `the key is over the limit of ${limit} bytes of UTF-8`,
+    ),
+  prefixTooLong: (limit: number) =>
+    new HttpError(
+      414,
+      'key_too_long',
+      `the prefix is over the limit of ${limit} bytes of UTF-8 that a key can have`,
     ),
   txnBodyTooLarge: (limit: number) =>
     new HttpError(

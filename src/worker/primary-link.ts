@@ -9,6 +9,8 @@ import {
   FrameChannel,
   encodeMessage,
   HistoryChanges,
+  ListRequest,
+  ListResult,
   Message,
   MessageType,
   PrimaryMessage,
@@ -42,6 +44,9 @@ export type ReadCallback = (
   deadline: Milliseconds,
 ) => void;
 
+/** Called with the primary's answer to a strong listing. */
+export type ListCallback = (result: ListResult) => void;
+
 type Handler<T> = (message: T) => void;
 
 // History requests sent to the primary and not yet answered, at most.
@@ -62,6 +67,7 @@ export class PrimaryLink {
   private readonly writes: PendingWrites<WriteCallback>;
   private readonly txns = new Map<number, TxnCallback>();
   private readonly reads = new Map<number, ReadCallback>();
+  private readonly lists = new Map<number, ListCallback>();
   private readonly queries = new Map<number, (body: unknown) => void>();
   private readonly histories = new Map<
     number,
@@ -143,6 +149,13 @@ export class PrimaryLink {
     const id = this.nextId++;
     this.reads.set(id, done);
     this.send({ type: MessageType.StrongRead, id, key });
+  }
+
+  /** Reads a page of keys from the primary's authoritative store. */
+  list(request: Omit<ListRequest, 'type' | 'id'>, done: ListCallback): void {
+    const id = this.nextId++;
+    this.lists.set(id, done);
+    this.send({ type: MessageType.ListRequest, id, ...request });
   }
 
   /** Asks the primary a cluster-wide question. */
@@ -244,6 +257,12 @@ export class PrimaryLink {
         const done = this.reads.get(message.id);
         this.reads.delete(message.id);
         done?.(message.value, message.revision, message.deadline);
+        return;
+      }
+      case MessageType.ListResult: {
+        const done = this.lists.get(message.id);
+        this.lists.delete(message.id);
+        done?.(message);
         return;
       }
       case MessageType.QueryResult: {

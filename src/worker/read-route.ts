@@ -15,7 +15,7 @@ import { checkKey, noneMatchHits, parseConsistency } from './request-parsing';
  * chunk through `writev`, which costs more than decoding a short value (the A/B runs are in
  * docs/performance.md). Longer values go as bytes, not decoded and encoded again.
  */
-const DECODED_VALUE_BYTES = 1024;
+export const DECODED_VALUE_BYTES = 1024;
 
 /**
  * `GET /:key` (and the HEAD Fastify derives from it): served from this worker's replica, or

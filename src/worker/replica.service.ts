@@ -8,6 +8,7 @@ import {
   Change,
   ChangeHistory,
   Entry,
+  ListPage,
   ReplicaStore,
   Revision,
   SlicedDigest,
@@ -72,6 +73,9 @@ export class ReplicaService {
       maxBytes: config.watchHistoryBytes,
     });
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+    metrics.reportOrderedIndex(
+      () => this.replica?.table.entries.orderedIndexBytes ?? 0,
+    );
     link.on<SnapshotBegin>(MessageType.SnapshotBegin, (m) => {
       this.incoming = new ReplicaStore();
       this.incoming.beginSnapshot(m.revision);
@@ -111,6 +115,25 @@ export class ReplicaService {
   /** The entry of `key` live now, or undefined. */
   read(key: string): Entry | undefined {
     return this.replica?.read(key, Date.now());
+  }
+
+  /**
+   * A page of the keys live now that start with `prefix`, strictly after `after`, at most
+   * `limit` (see {@link KvTable.list}), and the revision it was read at. Read in one call, and
+   * a batch is applied in one call too, so the page never holds part of a transaction.
+   */
+  list(
+    prefix: string,
+    after: string | undefined,
+    limit: number,
+  ): { page: ListPage; revision: number } {
+    const replica = this.replica;
+    if (replica === undefined)
+      return { page: { entries: [], more: false }, revision: 0 };
+    return {
+      page: replica.table.list(prefix, after, limit, Date.now()),
+      revision: replica.revision,
+    };
   }
 
   /**

@@ -18,6 +18,7 @@ import { bearerAuthorizer, isOpenUrl } from './bearer-auth';
 import { JsonErrorFilter, toHttpError } from './error-mapping';
 import { Errors, HttpError } from './http-errors';
 import { sendError } from './http-reply';
+import { ListRoute } from './list-route';
 import { PrimaryLink } from './primary-link';
 import { ReadRoute } from './read-route';
 import { ReplicaService } from './replica.service';
@@ -89,6 +90,7 @@ export async function runWorker(config: Config): Promise<void> {
   app.get(WriteRoutes).register(fastify);
   app.get(TxnRoute).register(fastify);
   app.get(WatchRoute).register(fastify);
+  app.get(ListRoute).register(fastify);
 
   const link = app.get(PrimaryLink);
   const replica = app.get(ReplicaService);

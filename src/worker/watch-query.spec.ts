@@ -25,9 +25,9 @@ describe('parseWatchQuery', () => {
     });
   });
 
-  it('percent-decodes the prefix, with + as a space', () => {
+  it('percent-decodes the prefix as a key, with + a plus sign', () => {
     expect(parse('?prefix=a%2Fb%20c+d%F0%9F%98%80')).toMatchObject({
-      prefix: 'a/b c d😀',
+      prefix: 'a/b c+d😀',
     });
     expect(parse('?prefix=%2B')).toMatchObject({ prefix: '+' });
     expect(parse('?prefix=')).toMatchObject({ prefix: '' });

@@ -17,7 +17,7 @@ const PARAMETERS = new Set(['prefix', 'from', 'values', 'consistency']);
  * Reads the query of a watch request's URL (`prefix`, `from`, `values`, and `consistency`,
  * which a watch accepts and has no use for) and the `Last-Event-ID` header, which, when
  * present and not empty, takes precedence over `from`. Names and values are percent-decoded
- * with `+` read as a space, as every query string is. Other parameters are ignored. Returns
+ * as a key is, so `+` is a plus sign, as it is for `GET /_/keys`. Other parameters are ignored. Returns
  * the error to answer for a malformed value, bad percent-encoding or a parameter given twice.
  */
 export function parseWatchQuery(
@@ -61,7 +61,7 @@ export function parseWatchQuery(
 
 function decode(text: string): string | undefined {
   try {
-    return decodeURIComponent(text.replace(/\+/g, ' '));
+    return decodeURIComponent(text);
   } catch {
     return undefined;
   }

@@ -38,6 +38,20 @@ export class WorkerMetrics {
     help: 'Watch events written to streams, one per event per stream.',
     registers: [this.registry],
   });
+  /** Pages of `GET /_/keys` answered, by consistency. */
+  readonly listPages = new Counter({
+    name: 'kv_list_pages_total',
+    help: 'Pages of keys answered by GET /_/keys, by consistency (eventual: this replica; strong: the primary).',
+    labelNames: ['consistency'],
+    registers: [this.registry],
+  });
+  /** Keys in the pages of `GET /_/keys` answered, by consistency. */
+  readonly listKeys = new Counter({
+    name: 'kv_list_keys_total',
+    help: 'Keys in the pages answered by GET /_/keys, by consistency.',
+    labelNames: ['consistency'],
+    registers: [this.registry],
+  });
   private readonly duration = new Histogram({
     name: 'kv_http_request_duration_seconds',
     help: 'HTTP request duration, by route, method and status class.',
@@ -59,9 +73,30 @@ export class WorkerMetrics {
         this.set(link.pendingWrites);
       },
     });
+    // Every series exists from the start, so a rate over it is defined before the first page.
+    for (const consistency of ['eventual', 'strong']) {
+      this.listPages.inc({ consistency }, 0);
+      this.listKeys.inc({ consistency }, 0);
+    }
     collectDefaultMetrics({
       register: this.registry,
       labels: { role: 'worker', pid: String(process.pid) },
+    });
+  }
+
+  /**
+   * Reports `bytes()`, what this worker's ordered index of keys takes, at every scrape, as the
+   * primary reports its own (`kv_ordered_index_bytes`).
+   */
+  reportOrderedIndex(bytes: () => number): void {
+    new Gauge({
+      name: 'kv_ordered_index_bytes',
+      help: 'Bytes the ordered index of keys (for GET /_/keys) takes in each process.',
+      labelNames: ['role', 'pid'],
+      registers: [this.registry],
+      collect() {
+        this.set({ role: 'worker', pid: String(process.pid) }, bytes());
+      },
     });
   }
 

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ListRoute } from './list-route';
 import { PrimaryLink } from './primary-link';
 import { ReadRoute } from './read-route';
 import { ReplicaService } from './replica.service';
@@ -14,6 +15,7 @@ import { WriteRoutes } from './write-routes';
 @Module({
   controllers: [SystemController],
   providers: [
+    ListRoute,
     PrimaryLink,
     ReadRoute,
     ReplicaService,
