@@ -315,8 +315,8 @@ describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV
     });
   });
 
-  it('GET /_/keys: pages of 200, 400 invalid_cursor and bad parameters, 401', async () => {
-    for (const key of ['list/a', 'list/b', 'list/c'])
+  it('GET and HEAD /_/keys: pages of 200, 400 for each bad parameter, 401, 414', async () => {
+    for (const key of ['list/a', 'list/b', 'list/c', 'list+d'])
       await expectConforms(
         'put',
         '/{key}',
@@ -337,9 +337,10 @@ describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV
     const second = await expectConforms(
       'get',
       '/_/keys',
-      `/_/keys?prefix=list%2F&limit=2&values=true&consistency=strong&cursor=${encodeURIComponent(page.cursor)}`,
+      `/_/keys?prefix=list%2F&limit=1&values=true&consistency=strong&cursor=${encodeURIComponent(page.cursor)}`,
       200,
     );
+    // A full page with nothing after it has no cursor.
     expect(
       body<{ keys: { key: string }[]; cursor: null }>(second),
     ).toMatchObject({
@@ -347,22 +348,49 @@ describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV
       cursor: null,
     });
     expect(second.body).toContain('"value":{"n": 1.0}');
-    const codes = new Set<string>();
-    for (const query of [
-      'limit=0',
-      'limit=1001',
-      'limit=x',
-      'values=maybe',
-      'consistency=bogus',
-      'cursor=not-a-cursor',
-    ])
-      codes.add(
-        body<{ error: string }>(
+    // The prefix is decoded like a key: `+` is a plus sign.
+    expect(
+      body<{ keys: { key: string }[] }>(
+        await expectConforms('get', '/_/keys', '/_/keys?prefix=list+', 200),
+      ).keys.map((k) => k.key),
+    ).toEqual(['list+d']);
+    const head = await kv.request('HEAD', '/_/keys?prefix=list%2F', {
+      headers: AUTH,
+    });
+    expect([
+      head.status,
+      head.headers['content-type'],
+      head.raw.length,
+    ]).toEqual([200, 'application/json', 0]);
+    for (const [query, code] of [
+      ['limit=0', 'invalid_limit'],
+      ['limit=1001', 'invalid_limit'],
+      ['limit=x', 'invalid_limit'],
+      ['limit=1&limit=2', 'invalid_limit'],
+      ['values=maybe', 'invalid_values'],
+      ['consistency=bogus', 'invalid_consistency'],
+      ['cursor=not-a-cursor', 'invalid_cursor'],
+      [`cursor=${page.cursor.slice(0, -1)}`, 'invalid_cursor'],
+      ['prefix=a&prefix=b', 'invalid_prefix'],
+      ['prefix=%ZZ', 'bad_url'],
+    ] as const)
+      expect(
+        errorCode(
           await expectConforms('get', '/_/keys', `/_/keys?${query}`, 400),
-        ).error,
-      );
-    expect(codes).toContain('invalid_cursor');
-    expect(codes).toContain('invalid_consistency');
+        ),
+      ).toBe(code);
+    // Parameters a listing does not take are ignored.
+    await expectConforms('get', '/_/keys', '/_/keys?from=x&ttl=0', 200);
+    expect(
+      errorCode(
+        await expectConforms(
+          'get',
+          '/_/keys',
+          `/_/keys?prefix=${'p'.repeat(MAX_KEY_BYTES + 1)}`,
+          414,
+        ),
+      ),
+    ).toBe('key_too_long');
     await expectConforms('get', '/_/keys', '/_/keys', 401, { auth: false });
   });
 
