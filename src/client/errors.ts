@@ -46,7 +46,10 @@ export class KvError extends Error {
       : undefined;
   }
 
-  /** For `history_compacted`: the oldest revision a watch can still start after. */
+  /**
+   * For `history_compacted`: the oldest revision whose changes the server still keeps, so a
+   * watch can start from `oldest - 1` on.
+   */
   get oldest(): number | undefined {
     return typeof this.body.oldest === 'number' ? this.body.oldest : undefined;
   }
