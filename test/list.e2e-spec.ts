@@ -15,7 +15,7 @@ import {
 import { pinOnePerWorker } from './support/faults';
 
 /**
- * `GET /_/keys` (API.md, "Listing") end to end against the built cluster. Every request goes
+ * `GET /_/keys` (docs/api.md) end to end against the built cluster. Every request goes
  * out on a fresh connection unless pinned, so consecutive requests land on different workers.
  */
 

@@ -13,11 +13,10 @@ import {
 } from './support/expectations';
 
 /**
- * TTL read-back and the `?ttl=` form ("v1.1 additions" of /work/shared/API.md), end to end
- * against the built cluster with two workers. Every request goes out on a fresh connection, so
- * consecutive requests land on different workers (cluster round-robin). Writes here are
- * `consistency=strong`: once acknowledged, every worker has applied them, so reads need no
- * polling.
+ * TTL read-back and the `?ttl=` form (docs/api.md), end to end against the built cluster with
+ * two workers. Every request goes out on a fresh connection, so consecutive requests land on
+ * different workers (cluster round-robin). Writes here are `consistency=strong`: once
+ * acknowledged, every worker has applied them, so reads need no polling.
  */
 
 afterAll(() => stopAllClusters());

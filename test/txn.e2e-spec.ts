@@ -17,7 +17,7 @@ import {
 } from './support/expectations';
 
 /**
- * `POST /_/txn` (API.md, "Transactions") end to end against the built cluster. Every request
+ * `POST /_/txn` (docs/api.md) end to end against the built cluster. Every request
  * goes out on a fresh connection, so consecutive requests land on different workers.
  */
 

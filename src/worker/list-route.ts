@@ -16,7 +16,7 @@ import { WorkerMetrics } from './worker-metrics';
 export const LIST_PATH = '/_/keys';
 
 /**
- * `GET /_/keys` (API.md, "Listing"): a page of live keys in ascending UTF-8 byte order, by
+ * `GET /_/keys` (docs/api.md): a page of live keys in ascending UTF-8 byte order, by
  * prefix, from this worker's replica, or from the primary for `consistency=strong`. The page
  * is read in one synchronous call, as a batch is applied, so it never holds part of a
  * transaction. Its cursor names its last key (see {@link writeCursor}); it is null when the

@@ -34,7 +34,7 @@ const putOf = (value: string, key = 'k'): string =>
 const bodyOf = (...ops: string[]): string => `{"ops":[${ops.join(',')}]}`;
 
 describe('parseTxnBody', () => {
-  it('reads the example of API.md', () => {
+  it('reads the example of docs/api.md', () => {
     const body = `{"ops": [
       {"op": "put",    "key": "a", "value": {"n": 1}, "ttl": 60000, "ifMatch": 12},
       {"op": "create", "key": "b", "value": [1, 2]},

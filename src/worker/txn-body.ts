@@ -75,7 +75,7 @@ const PLAIN_INTEGER = /^[0-9]{1,16}$/;
 const QUOTED_LENGTH_LIMIT = 64;
 
 /**
- * Reads the body of `POST /_/txn` (API.md, "Transactions"): `{"ops": [op, ...]}` with 1 to
+ * Reads the body of `POST /_/txn` (docs/api.md): `{"ops": [op, ...]}` with 1 to
  * {@link TXN_MAX_OPS} ops, each an object of `op`, `key` and, as the op allows, `value`,
  * `ttl`, `ifMatch` and `ifNoneMatch`. Each value is kept as the exact text it has in `body`,
  * never re-encoded. Never throws: a body that is not one valid JSON text is 400

@@ -60,7 +60,7 @@ const REASONS: Record<TxnFailureReason, TxnFailureBody['reason']> = {
 };
 
 /**
- * `POST /_/txn` (API.md, "Transactions"): up to {@link TXN_MAX_OPS} operations decided by the
+ * `POST /_/txn` (docs/api.md): up to {@link TXN_MAX_OPS} operations decided by the
  * primary all or nothing, at one revision.
  *
  * Registered in a Fastify scope of its own, for a body parser of its own: the body is handed
