@@ -531,6 +531,8 @@ describe(`real answers (KV_AUTH_TOKEN set, ${MAX_KEY_BYTES}-byte keys, ${MAX_VAL
       expect(refused.headers['www-authenticate']).toBe(
         'Bearer realm="fanout-kv"',
       );
+      // Refused before the request id is set, as the document says.
+      expect(refused.headers['x-request-id']).toBeUndefined();
       await expectConforms('get', path, path, 401, {
         headers: { authorization: 'Bearer another-token' },
         auth: false,
