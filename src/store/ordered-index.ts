@@ -324,7 +324,7 @@ export class OrderedCursor {
  * {@link KeySource} when they must compare it. Each locator carries a 4-byte hint of its key
  * (the bytes after the leaf's common prefix), which settles most comparisons inside a leaf
  * without reading the key. Branches hold short separators (the fewest bytes that tell two
- * leaves apart) as strings.
+ * leaves apart) as strings, with 4-byte heads that settle most comparisons the same way.
  *
  * Memory: per key, 8 bytes of cells in leaves filled from a quarter to full (about 70% full
  * under random inserts, 7/8 after {@link load}); branches and per-leaf objects add about 1%.
