@@ -326,9 +326,9 @@ export class OrderedCursor {
  * without reading the key. Branches hold short separators (the fewest bytes that tell two
  * leaves apart) as strings, with 4-byte heads that settle most comparisons the same way.
  *
- * Memory: per key, 8 bytes of cells in leaves filled from a quarter to full (about 70% full
- * under random inserts, 7/8 after {@link load}); branches and per-leaf objects add about 1%.
- * No heap object per key: leaves are slices of shared typed arrays.
+ * Memory: per key, 8 bytes of cells in leaves filled from a quarter to full (to 7/8 by
+ * {@link load}); a leaf's object and prefix, and the branches, are shared by a leaf's keys. No
+ * heap object per key: leaves are slices of typed arrays shared by 64 leaves.
  *
  * Lookups cost O(log n) comparisons, of which O(log n) read a key at most. Inserts and removes
  * may move up to a leaf of locators, and tell the source where each moved one went.
