@@ -15,6 +15,8 @@
  *   re-inserting a tenth of the keys;
  * - pages: 2,000 pages of 100 at random points, two ways: after a random key under the prefix
  *   `key-` (a cursor deep into the listing), and the first page of a random 5-digit prefix.
+ * Times are wall and process CPU time: on a shared machine the CPU time leaves out the time
+ * other processes held the core (garbage collection threads stay in).
  *
  * Flags: --sizes 1000000,10000000 --pages 2000 --order shuffled|sequential
  */
@@ -39,11 +41,40 @@ if (gc === undefined) throw new Error('run node with --expose-gc');
 
 const keyOf = (i: number): string => `key-${String(i).padStart(8, '0')}`;
 
-/** Bytes of the JS heap and of array buffers, after full collections. */
-function memory(): number {
-  for (let i = 0; i < 3; i++) gc!();
+/**
+ * Bytes of the JS heap and of array buffers, after full collections, each followed by a pause:
+ * V8 frees the memory of dead array buffers on a thread of its own, a moment later.
+ */
+async function memory(): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    gc!();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
   const usage = process.memoryUsage();
   return usage.heapUsed + usage.arrayBuffers;
+}
+
+/** Wall and CPU (user + system, this process) nanoseconds that `work` takes. */
+function timed(work: () => void): { wall: number; cpu: number } {
+  const start = process.hrtime.bigint();
+  const used = process.cpuUsage();
+  work();
+  const spent = process.cpuUsage(used);
+  return {
+    wall: Number(process.hrtime.bigint() - start),
+    cpu: (spent.user + spent.system) * 1000,
+  };
+}
+
+/** `with` minus `without`, per operation, as "+X ns CPU (+Y wall)". */
+function extra(
+  withIndex: { wall: number; cpu: number },
+  without: { wall: number; cpu: number },
+  ops: number,
+): string {
+  const cpu = (withIndex.cpu - without.cpu) / ops;
+  const wall = (withIndex.wall - without.wall) / ops;
+  return `${(withIndex.cpu / ops).toFixed(0)} ns CPU with the index, ${(without.cpu / ops).toFixed(0)} without: ${cpu >= 0 ? '+' : ''}${cpu.toFixed(0)} ns CPU (${wall >= 0 ? '+' : ''}${wall.toFixed(0)} ns wall)`;
 }
 
 /** The i-th key number of the load: a fixed shuffle (a multiplier coprime to n), or i. */
@@ -51,26 +82,28 @@ function numberAt(i: number, n: number): number {
   return shuffled ? (i * 1_000_003 + 12_345) % n : i;
 }
 
-/** Loads keys 0..n-1 into `table` in load order; returns ns per key. */
-function load(table: KvTable, n: number): number {
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < n; i++)
-    table.entries.set(keyOf(numberAt(i, n)), '"v"', i + 1, 0);
-  return Number(process.hrtime.bigint() - start) / n;
+interface Costs {
+  load: { wall: number; cpu: number };
+  remove: { wall: number; cpu: number };
+  insert: { wall: number; cpu: number };
 }
 
-/** Deletes and then re-inserts every tenth key; returns ns per delete and per insert. */
-function churn(table: KvTable, n: number): { remove: number; insert: number } {
-  const count = Math.floor(n / 10);
-  let start = process.hrtime.bigint();
-  for (let i = 0; i < count; i++)
-    table.entries.delete(keyOf(numberAt(i * 10 + 3, n)));
-  const remove = Number(process.hrtime.bigint() - start) / count;
-  start = process.hrtime.bigint();
-  for (let i = 0; i < count; i++)
-    table.entries.set(keyOf(numberAt(i * 10 + 3, n)), '"v"', n + i, 0);
-  const insert = Number(process.hrtime.bigint() - start) / count;
-  return { remove, insert };
+/** Loads keys 0..n-1 into `table` in load order, then deletes and re-inserts every tenth. */
+function fill(table: KvTable, n: number): Costs {
+  const load = timed(() => {
+    for (let i = 0; i < n; i++)
+      table.entries.set(keyOf(numberAt(i, n)), '"v"', i + 1, 0);
+  });
+  const tenth = Math.floor(n / 10);
+  const remove = timed(() => {
+    for (let i = 0; i < tenth; i++)
+      table.entries.delete(keyOf(numberAt(i * 10 + 3, n)));
+  });
+  const insert = timed(() => {
+    for (let i = 0; i < tenth; i++)
+      table.entries.set(keyOf(numberAt(i * 10 + 3, n)), '"v"', n + i, 0);
+  });
+  return { load, remove, insert };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -136,52 +169,54 @@ function emptyIndexBytes(): number {
 
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-console.log(
-  `ordered index, keys like ${keyOf(1)} loaded in ${shuffled ? 'shuffled' : 'ascending'} order, node ${process.version}`,
-);
-for (const n of sizes) {
-  const base = memory();
+async function main(): Promise<void> {
+  console.log(
+    `ordered index, keys like ${keyOf(1)} loaded in ${shuffled ? 'shuffled' : 'ascending'} order, node ${process.version}`,
+  );
+  for (const n of sizes) await measure(n);
+}
+
+async function measure(n: number): Promise<void> {
+  const base = await memory();
   let a: KvTable | undefined = new KvTable();
   a.entries.deferOrdering();
-  const loadA = load(a, n);
-  const churnA = churn(a, n);
-  const unsorted = memory();
+  const costsA = fill(a, n);
+  const unsorted = await memory();
   // Deferred, the index holds no key: its own account is its empty tree plus the leaf ids that
   // every shard keeps per slot (which both tables hold, so the measured difference misses them).
   const leafIds = a.entries.orderedIndexBytes - emptyIndexBytes();
-  const start = process.hrtime.bigint();
-  a.entries.ensureOrdered();
-  const sortMs = Number(process.hrtime.bigint() - start) / 1e6;
-  const sorted = memory();
+  const sort = timed(() => a!.entries.ensureOrdered());
+  const sorted = await memory();
   const builtBytes = sorted - unsorted + leafIds;
   const builtAccount = a.entries.orderedIndexBytes;
   const pagesA = timePages(a, n);
   a = undefined;
-  memory();
+  await memory();
 
   const b = new KvTable();
-  const loadB = load(b, n);
-  const churnB = churn(b, n);
-  const kept = memory();
+  const costsB = fill(b, n);
+  const kept = await memory();
   const keptBytes = kept - unsorted + leafIds;
   const pagesB = timePages(b, n);
-  const table = (unsorted - base) / n;
+  const tenth = Math.floor(n / 10);
 
   console.log(
-    `\n${n.toLocaleString('en-US')} keys (the table alone: ${table.toFixed(1)} B/key)`,
+    `\n${n.toLocaleString('en-US')} keys (the table alone: ${((unsorted - base) / n).toFixed(1)} B/key)`,
   );
   console.log(
     `  index kept on every insert: ${(keptBytes / n).toFixed(1)} B/key measured (${mb(keptBytes)}), ${(b.entries.orderedIndexBytes / n).toFixed(1)} B/key by its own account`,
   );
   console.log(
-    `  index sorted at once:       ${(builtBytes / n).toFixed(1)} B/key measured (${mb(builtBytes)}), ${(builtAccount / n).toFixed(1)} B/key by its own account; the sort took ${sortMs.toFixed(0)} ms`,
+    `  index sorted at once:       ${(builtBytes / n).toFixed(1)} B/key measured (${mb(builtBytes)}), ${(builtAccount / n).toFixed(1)} B/key by its own account`,
   );
   console.log(
-    `  insert: ${loadB.toFixed(0)} ns/key with the index, ${loadA.toFixed(0)} without: +${(loadB - loadA).toFixed(0)} ns (re-inserting a tenth: +${(churnB.insert - churnA.insert).toFixed(0)} ns)`,
+    `  sorting every key at once: ${(sort.cpu / 1e6).toFixed(0)} ms CPU, ${(sort.wall / 1e6).toFixed(0)} ms wall`,
   );
-  console.log(
-    `  delete: ${churnB.remove.toFixed(0)} ns/key with the index, ${churnA.remove.toFixed(0)} without: +${(churnB.remove - churnA.remove).toFixed(0)} ns`,
-  );
-  console.log(`  page of ${PAGE}, index kept on every insert: ${pagesB}`);
-  console.log(`  page of ${PAGE}, index sorted at once:       ${pagesA}`);
+  console.log(`  load:      ${extra(costsB.load, costsA.load, n)}`);
+  console.log(`  delete:    ${extra(costsB.remove, costsA.remove, tenth)}`);
+  console.log(`  re-insert: ${extra(costsB.insert, costsA.insert, tenth)}`);
+  console.log(`  page of ${PAGE}, index kept on every insert:${pagesB}`);
+  console.log(`  page of ${PAGE}, index sorted at once:${pagesA}`);
 }
+
+void main();

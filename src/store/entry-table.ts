@@ -544,8 +544,9 @@ export class EntryTable {
 
   /**
    * Rebuilds the ordered index if {@link deferOrdering} or {@link importShard} dropped it:
-   * O(n) reads of keys and a radix sort, a second or two at 10 million keys. Call it when a
-   * load ends, so that no later read pays for it.
+   * O(n) reads of keys and a radix sort, in one synchronous call that takes a while for
+   * millions of keys, with transient arrays of up to 32 bytes a key. Call it when a load ends,
+   * so that no later read pays for it.
    */
   ensureOrdered(): void {
     if (this.orderCurrent) return;

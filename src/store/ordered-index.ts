@@ -81,13 +81,52 @@ class Leaf {
 /**
  * A branch: `children` in key order, and `separators[i]` between children i and i + 1 (every
  * key of child i is below it, every key of child i + 1 at or above it): key bytes as a string of
- * one char per byte, cheap to hold and to compare.
+ * one char per byte, cheap to hold and to compare. Like a leaf, it keeps what all separators
+ * begin with and a 4-byte head of each after that, so that a search reads few separators.
+ * {@link refresh} after changing `separators`.
  */
 class Branch {
+  /** What every separator begins with, one char per byte. */
+  prefixText = '';
+  /** Per separator: its 4 bytes after {@link prefixText}, zero past its end, big-endian. */
+  heads = new Uint32Array(0);
+
   constructor(
     public children: Node[],
     public separators: string[],
-  ) {}
+  ) {
+    this.refresh();
+  }
+
+  /** Recomputes {@link prefixText} and {@link heads} from `separators`. */
+  refresh(): void {
+    const separators = this.separators;
+    const n = separators.length;
+    if (n === 0) {
+      this.prefixText = '';
+      return;
+    }
+    const first = separators[0]!;
+    const last = separators[n - 1]!;
+    const most = Math.min(first.length, last.length);
+    let common = 0;
+    while (
+      common < most &&
+      first.charCodeAt(common) === last.charCodeAt(common)
+    )
+      common++;
+    this.prefixText = first.slice(0, common);
+    if (this.heads.length < n) this.heads = new Uint32Array(n * 2);
+    for (let i = 0; i < n; i++) this.heads[i] = headOf(separators[i]!, common);
+  }
+}
+
+/** The 4 chars of `text` (one per byte) from `at`, zero past its end, big-endian. */
+function headOf(text: string, at: number): number {
+  let head = 0;
+  for (let i = at; i < at + 4; i++)
+    head = head * 256 + (i < text.length ? text.charCodeAt(i) : 0);
+  return head;
 }
 
 type Node = Leaf | Branch;
@@ -219,6 +258,42 @@ function sharedWithText(
   return text.length;
 }
 
+/**
+ * Which child of `branch` a key belongs in: how many separators are at or below it. Its heads
+ * settle most comparisons; a separator is read only when its head ties with the key's.
+ */
+function childFor(
+  branch: Branch,
+  bytes: Uint8Array,
+  start: number,
+  length: number,
+): number {
+  const separators = branch.separators;
+  const text = branch.prefixText;
+  const prefix = text.length;
+  for (let i = 0; i < prefix; i++) {
+    const d = (i < length ? bytes[start + i]! : 0) - text.charCodeAt(i);
+    // Below (or above) what every separator begins with: below (or above) them all.
+    if (d < 0) return 0;
+    if (d > 0) return separators.length;
+  }
+  const head = hintAt(bytes, start, length, prefix);
+  const heads = branch.heads;
+  let low = 0;
+  let high = separators.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    const other = heads[mid]!;
+    const atOrAbove =
+      other !== head
+        ? head > other
+        : compareToSeparator(bytes, start, length, separators[mid]!) >= 0;
+    if (atOrAbove) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
 /** A position in the index, moving forward in key order. */
 export class OrderedCursor {
   /** @internal made by {@link OrderedIndex.seek} */
@@ -249,11 +324,11 @@ export class OrderedCursor {
  * {@link KeySource} when they must compare it. Each locator carries a 4-byte hint of its key
  * (the bytes after the leaf's common prefix), which settles most comparisons inside a leaf
  * without reading the key. Branches hold short separators (the fewest bytes that tell two
- * leaves apart) as strings.
+ * leaves apart) as strings, with 4-byte heads that settle most comparisons the same way.
  *
- * Memory: per key, 8 bytes of cells in leaves filled from a quarter to full (about 70% full
- * under random inserts, 7/8 after {@link load}); branches and per-leaf objects add about 1%.
- * No heap object per key: leaves are slices of shared typed arrays.
+ * Memory: per key, 8 bytes of cells in leaves filled from a quarter to full (to 7/8 by
+ * {@link load}); a leaf's object and prefix, and the branches, are shared by a leaf's keys. No
+ * heap object per key: leaves are slices of typed arrays shared by 64 leaves.
  *
  * Lookups cost O(log n) comparisons, of which O(log n) read a key at most. Inserts and removes
  * may move up to a leaf of locators, and tell the source where each moved one went.
@@ -323,7 +398,11 @@ export class OrderedIndex {
     const branches: Branch[] = this.root instanceof Branch ? [this.root] : [];
     while (branches.length > 0) {
       const branch = branches.pop()!;
-      bytes += 3 * OBJECT_BYTES + 8 * this.branchCapacity * 2;
+      bytes +=
+        4 * OBJECT_BYTES +
+        8 * this.branchCapacity * 2 +
+        branch.heads.byteLength +
+        branch.prefixText.length;
       for (const separator of branch.separators)
         bytes += OBJECT_BYTES / 4 + separator.length;
       for (const child of branch.children)
@@ -543,6 +622,14 @@ export class OrderedIndex {
       }
       if (node.children.length !== node.separators.length + 1)
         throw new Error('branch children and separators disagree');
+      const prefixText = node.prefixText;
+      const heads = Array.from(node.heads.subarray(0, node.separators.length));
+      node.refresh();
+      if (
+        prefixText !== node.prefixText ||
+        heads.join() !== Array.from(node.heads.subarray(0, heads.length)).join()
+      )
+        throw new Error('branch prefix or heads stale');
       if (node !== this.root && node.children.length < this.branchMinimum)
         throw new Error('branch underfull');
       if (node === this.root && node.children.length < 2)
@@ -619,14 +706,7 @@ export class OrderedIndex {
     for (let level = 0; level < this.height; level++) {
       const branch = node as Branch;
       const separators = branch.separators;
-      let low = 0;
-      let high = separators.length;
-      while (low < high) {
-        const mid = (low + high) >>> 1;
-        if (compareToSeparator(bytes, start, length, separators[mid]!) >= 0)
-          low = mid + 1;
-        else high = mid;
-      }
+      const low = childFor(branch, bytes, start, length);
       if (record) {
         this.pathNodes[level] = branch;
         this.pathIndexes[level] = low;
@@ -844,7 +924,10 @@ export class OrderedIndex {
     const index = this.pathIndexes[level - 1]!;
     parent.children.splice(index + 1, 0, node);
     parent.separators.splice(index, 0, separator);
-    if (parent.children.length <= this.branchCapacity) return;
+    if (parent.children.length <= this.branchCapacity) {
+      parent.refresh();
+      return;
+    }
     const middle = parent.children.length >> 1;
     const right = new Branch(
       parent.children.slice(middle),
@@ -853,6 +936,7 @@ export class OrderedIndex {
     const up = parent.separators[middle - 1]!;
     parent.children.length = middle;
     parent.separators.length = middle - 1;
+    parent.refresh();
     this.insertIntoParent(level - 1, up, right);
   }
 
@@ -884,6 +968,7 @@ export class OrderedIndex {
       this.freeLeaf(right);
       parent.children.splice(at + 1, 1);
       parent.separators.splice(at, 1);
+      parent.refresh();
       this.rebalanceBranch(level);
       return;
     }
@@ -916,6 +1001,7 @@ export class OrderedIndex {
       this.mergedPrefix(left, right.prefix);
     }
     parent.separators[at] = this.separatorBetween(left, right);
+    parent.refresh();
   }
 
   /**
@@ -945,17 +1031,22 @@ export class OrderedIndex {
     if (children.length <= this.branchCapacity) {
       left.children = children;
       left.separators = separators;
+      left.refresh();
       parent.children.splice(at + 1, 1);
       parent.separators.splice(at, 1);
+      parent.refresh();
       this.rebalanceBranch(level - 1);
       return;
     }
     const middle = children.length >> 1;
     left.children = children.slice(0, middle);
     left.separators = separators.slice(0, middle - 1);
+    left.refresh();
     parent.separators[at] = separators[middle - 1]!;
+    parent.refresh();
     right.children = children.slice(middle);
     right.separators = separators.slice(middle);
+    right.refresh();
   }
 
   /**
