@@ -1,6 +1,6 @@
 import { Errors, HttpError } from './http-errors';
 import { readCursor } from './list-cursor';
-import { Consistency } from './request-parsing';
+import { Consistency, decodeQueryComponent } from './request-parsing';
 
 /** Keys per page when `limit` is absent. */
 export const DEFAULT_LIST_LIMIT = 100;
@@ -41,10 +41,14 @@ export function parseListQuery(
     for (const pair of url.slice(start + 1).split('&')) {
       if (pair === '') continue;
       const equals = pair.indexOf('=');
-      const name = decode(equals < 0 ? pair : pair.slice(0, equals));
+      const name = decodeQueryComponent(
+        equals < 0 ? pair : pair.slice(0, equals),
+      );
       if (name === undefined) return Errors.badUrl;
       if (!KNOWN.has(name)) continue;
-      const value = decode(equals < 0 ? '' : pair.slice(equals + 1));
+      const value = decodeQueryComponent(
+        equals < 0 ? '' : pair.slice(equals + 1),
+      );
       if (value === undefined) return Errors.badUrl;
       if (given.has(name)) return twice(name);
       given.set(name, value);
@@ -82,16 +86,6 @@ export function parseListQuery(
     return Errors.invalidConsistency;
 
   return { prefix, limit, after, values: valuesText === 'true', consistency };
-}
-
-/** Percent-decodes one name or value; undefined for a bad escape or bytes that are not UTF-8. */
-function decode(text: string): string | undefined {
-  if (!text.includes('%')) return text;
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return undefined;
-  }
 }
 
 function twice(name: string): HttpError {

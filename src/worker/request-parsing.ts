@@ -102,3 +102,16 @@ export function noneMatchHits(
     if (match[1] === tag) return true;
   return false;
 }
+
+/**
+ * Percent-decodes one query name or value as a key is decoded (`+` stays a plus sign);
+ * undefined for a bad escape or bytes that are not UTF-8.
+ */
+export function decodeQueryComponent(text: string): string | undefined {
+  if (!text.includes('%')) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}

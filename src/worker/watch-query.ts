@@ -1,5 +1,6 @@
 import type { Revision } from '../store';
 import { Errors, HttpError } from './http-errors';
+import { decodeQueryComponent } from './request-parsing';
 
 /** What a `GET /_/watch` asks for. */
 export interface WatchQuery {
@@ -31,8 +32,12 @@ export function parseWatchQuery(
     for (const pair of url.slice(start + 1).split('&')) {
       if (pair === '') continue;
       const equals = pair.indexOf('=');
-      const name = decode(equals < 0 ? pair : pair.slice(0, equals));
-      const value = decode(equals < 0 ? '' : pair.slice(equals + 1));
+      const name = decodeQueryComponent(
+        equals < 0 ? pair : pair.slice(0, equals),
+      );
+      const value = decodeQueryComponent(
+        equals < 0 ? '' : pair.slice(equals + 1),
+      );
       if (name === undefined || value === undefined) return Errors.badUrl;
       if (!PARAMETERS.has(name)) continue;
       if (query.has(name)) return Errors.repeatedParameter(name);
@@ -57,14 +62,6 @@ export function parseWatchQuery(
   if (consistency !== 'eventual' && consistency !== 'strong')
     return Errors.invalidConsistency;
   return { prefix, from, values: values === 'true' };
-}
-
-function decode(text: string): string | undefined {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Decimal digits of a safe integer, or undefined. */
