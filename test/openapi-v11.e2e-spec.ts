@@ -14,7 +14,7 @@ import {
 } from './support/openapi';
 
 /**
- * The v1.1 operations of the OpenAPI document (src/worker/openapi.json: listing, transactions,
+ * The v1.1 operations of the OpenAPI document (src/worker/http/openapi.json: listing, transactions,
  * watch, TTL read-back) against real answers of the built cluster, as openapi.e2e-spec.ts does
  * for v1; the route table is checked there, for every operation.
  */

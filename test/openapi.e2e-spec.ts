@@ -1,4 +1,4 @@
-import openApiJson from '../src/worker/openapi.json';
+import openApiJson from '../src/worker/http/openapi.json';
 import {
   HttpResponse,
   KvCluster,
@@ -13,7 +13,7 @@ import {
 } from './support/openapi';
 
 /**
- * The OpenAPI document (src/worker/openapi.json) against the server: the document is valid, the
+ * The OpenAPI document (src/worker/http/openapi.json) against the server: the document is valid, the
  * worker's route table is every operation it describes, and real answers of the built cluster
  * (status, headers, body) for every v1 route and error conform to it. The answers of the v1.1
  * operations (`x-since: "1.1"`) are checked by openapi-v11.e2e-spec.ts.

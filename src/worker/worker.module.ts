@@ -1,15 +1,15 @@
 import { Module } from '@nestjs/common';
-import { ListRoute } from './list-route';
+import { ListRoute } from './http/list-route';
+import { ReadRoute } from './http/read-route';
+import { SystemController } from './http/system.controller';
+import { TxnRoute } from './http/txn-route';
+import { WatchHub } from './http/watch-hub';
+import { WatchRoute } from './http/watch-route';
+import { WriteRoutes } from './http/write-routes';
 import { PrimaryLink } from './primary-link';
-import { ReadRoute } from './read-route';
-import { ReplicaService } from './replica.service';
-import { SystemController } from './system.controller';
-import { TxnRoute } from './txn-route';
-import { WatchHub } from './watch-hub';
-import { WatchRoute } from './watch-route';
+import { ReplicaService } from './replica-service';
 import { WorkerMetrics } from './worker-metrics';
 import { WorkerState } from './worker-state';
-import { WriteRoutes } from './write-routes';
 
 /** A worker: the HTTP API over this process's read replica. */
 @Module({

@@ -1,11 +1,11 @@
 import Ajv2020, { ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { connect } from 'node:net';
-import openApiJson from '../../src/worker/openapi.json';
+import openApiJson from '../../src/worker/http/openapi.json';
 import type { HttpResponse } from './cluster';
 
 /**
- * The OpenAPI document of src/worker/openapi.json, compiled with ajv (JSON Schema 2020-12, the
+ * The OpenAPI document of src/worker/http/openapi.json, compiled with ajv (JSON Schema 2020-12, the
  * dialect of OpenAPI 3.1) in strict mode, and a checker of real answers against it.
  */
 

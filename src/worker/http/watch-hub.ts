@@ -1,14 +1,14 @@
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import { Config } from '../config/config';
-import { CONFIG } from '../config/config.module';
-import type { Change, Revision } from '../store';
+import { Config } from '../../config/config';
+import { CONFIG } from '../../config/config.module';
+import type { Change, Revision } from '../../store';
+import { PrimaryLink } from '../primary-link';
+import { ReplicaListener, ReplicaService } from '../replica-service';
+import { WorkerMetrics } from '../worker-metrics';
 import { PrefixIndex } from './prefix-index';
-import { PrimaryLink } from './primary-link';
-import { ReplicaListener, ReplicaService } from './replica.service';
 import { changeEvent, changeJson, PING } from './watch-events';
 import type { WatchQuery } from './watch-query';
-import { WorkerMetrics } from './worker-metrics';
 
 // A replaying stream takes changes from the history this many bytes at a time (by the
 // history's estimate), and writes its events in strings of about this many characters.

@@ -1,4 +1,4 @@
-import { NO_DEADLINE } from '../store';
+import { NO_DEADLINE } from '../../store';
 import { ListPageWriter } from './list-page';
 
 const utf8 = (text: string): Uint8Array => Buffer.from(text, 'utf8');

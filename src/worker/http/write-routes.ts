@@ -5,13 +5,13 @@ import type {
   FastifyRequest,
   RequestPayload,
 } from 'fastify';
-import { Config } from '../config/config';
-import { CONFIG } from '../config/config.module';
-import { ReplyStatus, WriteRequest } from '../protocol';
-import { WriteOp, WriteStatus } from '../store';
+import { Config } from '../../config/config';
+import { CONFIG } from '../../config/config.module';
+import { ReplyStatus, WriteRequest } from '../../protocol';
+import { WriteOp, WriteStatus } from '../../store';
+import { PrimaryLink } from '../primary-link';
 import { Errors, HttpError } from './http-errors';
 import { sendError, sendJson } from './http-reply';
-import { PrimaryLink } from './primary-link';
 import {
   checkKey,
   hasBody,

@@ -1,4 +1,4 @@
-import { Milliseconds, NO_DEADLINE, Revision } from '../store';
+import { Milliseconds, NO_DEADLINE, Revision } from '../../store';
 
 const decoder = new TextDecoder();
 

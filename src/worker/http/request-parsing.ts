@@ -1,5 +1,5 @@
-import type { Precondition } from '../store';
-import { MAX_TTL } from '../store';
+import type { Precondition } from '../../store';
+import { MAX_TTL } from '../../store';
 import { Errors, HttpError } from './http-errors';
 
 /** A request's `consistency` query parameter. */

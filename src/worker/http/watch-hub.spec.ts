@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { loadConfig } from '../config/config';
-import { HistoryChanges, MessageType } from '../protocol';
-import { Change, ChangeHistory, NO_DEADLINE, Revision } from '../store';
-import type { PrimaryLink } from './primary-link';
-import type { ReplicaListener, ReplicaService } from './replica.service';
+import { loadConfig } from '../../config/config';
+import { HistoryChanges, MessageType } from '../../protocol';
+import { Change, ChangeHistory, NO_DEADLINE, Revision } from '../../store';
+import type { PrimaryLink } from '../primary-link';
+import type { ReplicaListener, ReplicaService } from '../replica-service';
+import type { WorkerMetrics } from '../worker-metrics';
 import { WatchHub } from './watch-hub';
-import type { WorkerMetrics } from './worker-metrics';
 
 /** A response that keeps what is written and backs up on demand, as a socket would. */
 class FakeResponse extends EventEmitter {

@@ -1,4 +1,4 @@
-import { Change, NO_DEADLINE } from '../store';
+import { Change, NO_DEADLINE } from '../../store';
 import { changeEvent, changeJson, PING } from './watch-events';
 
 const change = (fields: Partial<Change>): Change => ({

@@ -1,6 +1,6 @@
-import type { Config } from '../config/config';
-import type { Milliseconds, Precondition } from '../store';
-import { MAX_TTL } from '../store';
+import type { Config } from '../../config/config';
+import type { Milliseconds, Precondition } from '../../store';
+import { MAX_TTL } from '../../store';
 import { Errors, HttpError } from './http-errors';
 import { JsonScanner, JsonSyntaxError } from './json-scanner';
 import { checkKey } from './request-parsing';

@@ -1,4 +1,4 @@
-import { Change, NO_DEADLINE, Revision } from '../store';
+import { Change, NO_DEADLINE, Revision } from '../../store';
 
 /**
  * The text of watch streams (Server-Sent Events), built from strings alone so that one event

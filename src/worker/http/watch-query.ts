@@ -1,4 +1,4 @@
-import type { Revision } from '../store';
+import type { Revision } from '../../store';
 import { Errors, HttpError } from './http-errors';
 import { decodeQueryComponent } from './request-parsing';
 

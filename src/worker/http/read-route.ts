@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Config } from '../config/config';
-import { CONFIG } from '../config/config.module';
-import { Milliseconds, NO_DEADLINE } from '../store';
+import { Config } from '../../config/config';
+import { CONFIG } from '../../config/config.module';
+import { Milliseconds, NO_DEADLINE } from '../../store';
+import { PrimaryLink } from '../primary-link';
+import { ReplicaService } from '../replica-service';
 import { Errors, HttpError } from './http-errors';
 import { sendError, sendJson } from './http-reply';
-import { PrimaryLink } from './primary-link';
-import { ReplicaService } from './replica.service';
 import { checkKey, noneMatchHits, parseConsistency } from './request-parsing';
 
 /**

@@ -1,16 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Config } from '../config/config';
-import { CONFIG } from '../config/config.module';
-import type { HistoryChanges } from '../protocol';
-import type { Revision } from '../store';
+import { Config } from '../../config/config';
+import { CONFIG } from '../../config/config.module';
+import type { HistoryChanges } from '../../protocol';
+import type { Revision } from '../../store';
+import { PrimaryLink } from '../primary-link';
+import { ReplicaService } from '../replica-service';
+import { WorkerState } from '../worker-state';
 import { Errors, HttpError } from './http-errors';
 import { sendError } from './http-reply';
-import { PrimaryLink } from './primary-link';
-import { ReplicaService } from './replica.service';
 import { WatchHub } from './watch-hub';
 import { parseWatchQuery, WatchQuery } from './watch-query';
-import { WorkerState } from './worker-state';
 
 /** The path of the watch route (its requests are left out of the HTTP request metrics). */
 export const WATCH_PATH = '/_/watch';

@@ -1,19 +1,19 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isUtf8 } from 'node:buffer';
-import { Config } from '../config/config';
-import { CONFIG } from '../config/config.module';
-import { ReplyStatus, TxnResult } from '../protocol';
+import { Config } from '../../config/config';
+import { CONFIG } from '../../config/config.module';
+import { ReplyStatus, TxnResult } from '../../protocol';
 import {
   TxnFailureReason,
   TxnOperation,
   TxnOpKind,
   TxnStatus,
   WriteStatus,
-} from '../store';
+} from '../../store';
+import { PrimaryLink } from '../primary-link';
 import { Errors, HttpError, TxnFailureBody } from './http-errors';
 import { sendError, sendJson } from './http-reply';
-import { PrimaryLink } from './primary-link';
 import { parseConsistency } from './request-parsing';
 import { parseTxnBody, TXN_MAX_OPS, TxnLimits, TxnOp } from './txn-body';
 

@@ -1,11 +1,11 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
+import { PrimaryLink } from '../primary-link';
+import { ReplicaService } from '../replica-service';
+import { WorkerState } from '../worker-state';
 import { Errors } from './http-errors';
-import openApiDocument from './openapi.json';
 import { sendError, sendJson } from './http-reply';
-import { PrimaryLink } from './primary-link';
-import { ReplicaService } from './replica.service';
-import { WorkerState } from './worker-state';
+import openApiDocument from './openapi.json';
 
 // Serialized once: the document never changes while the server runs.
 const OPENAPI_TEXT = JSON.stringify(openApiDocument);
@@ -66,7 +66,7 @@ export class SystemController {
     reply.code(200).type('text/plain; version=0.0.4; charset=utf-8').send(text);
   }
 
-  /** The OpenAPI 3.1 description of the API (src/worker/openapi.json). */
+  /** The OpenAPI 3.1 description of the API (src/worker/http/openapi.json). */
   @Get('openapi.json')
   openapi(@Res() reply: FastifyReply): void {
     sendJson(reply, 200, OPENAPI_TEXT);

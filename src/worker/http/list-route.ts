@@ -1,16 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Config } from '../config/config';
-import { CONFIG } from '../config/config.module';
+import { Config } from '../../config/config';
+import { CONFIG } from '../../config/config.module';
+import { PrimaryLink } from '../primary-link';
+import { ReplicaService } from '../replica-service';
+import { WorkerMetrics } from '../worker-metrics';
 import { HttpError } from './http-errors';
 import { sendError, sendJson } from './http-reply';
 import { writeCursor } from './list-cursor';
 import { ListPageWriter } from './list-page';
 import { ListQuery, parseListQuery } from './list-query';
-import { PrimaryLink } from './primary-link';
 import { DECODED_VALUE_BYTES } from './read-route';
-import { ReplicaService } from './replica.service';
-import { WorkerMetrics } from './worker-metrics';
 
 /** The path of the listing route. */
 export const LIST_PATH = '/_/keys';
