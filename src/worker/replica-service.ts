@@ -34,8 +34,8 @@ export interface ReplicaListener {
 /**
  * This worker's read replica, fed by the primary: a snapshot first, then batches, each change
  * applied once. Applied revisions are reported back at the end of the turn when a strong write
- * waits for them, and within a few milliseconds otherwise. A gap in the revisions makes it ask for a fresh snapshot, and it keeps
- * serving the old replica until the new one is complete.
+ * waits for them, and within a few milliseconds otherwise. A gap in the revisions makes it ask
+ * for a fresh snapshot, and it keeps serving the old replica until the new one is complete.
  *
  * The changes it applies are also kept in {@link history}, up to the serving replica's
  * revision: it starts at the revision of the snapshot, so what came before is the primary's

@@ -150,6 +150,11 @@ export const Errors = {
       'route_not_found',
       `no route for ${method} ${url.split('?')[0]}`,
     ),
+  requestTimeout: new HttpError(
+    408,
+    'request_timeout',
+    'the request took too long to arrive',
+  ),
   keyExists: new HttpError(
     409,
     'key_exists',

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isUtf8 } from 'node:buffer';
 import { Config } from '../../config/config';
 import { CONFIG } from '../../config/config.module';
 import { ReplyStatus, TxnResult } from '../../protocol';
@@ -14,6 +13,7 @@ import {
 import { PrimaryLink } from '../primary-link';
 import { Errors, HttpError, TxnFailureBody } from './http-errors';
 import { sendError, sendJson } from './http-reply';
+import { textBodyParser } from './json-body-parser';
 import { parseConsistency } from './request-parsing';
 import { parseTxnBody, TXN_MAX_OPS, TxnLimits, TxnOp } from './txn-body';
 
@@ -88,16 +88,7 @@ export class TxnRoute {
       scope.addContentTypeParser(
         'application/json',
         { parseAs: 'buffer', bodyLimit: this.bodyLimit },
-        (
-          _request: FastifyRequest,
-          body: Buffer,
-          parsed: (error: Error | null, value?: string) => void,
-        ) => {
-          if (body.length === 0) return parsed(null, undefined);
-          if (!isUtf8(body))
-            return parsed(Errors.invalidJson('it is not valid UTF-8'));
-          parsed(null, body.toString('utf8'));
-        },
+        textBodyParser(),
       );
       scope.post(TXN_PATH, { bodyLimit: this.bodyLimit }, (request, reply) =>
         this.transact(request, reply),

@@ -30,7 +30,7 @@ interface KeyParams {
 /**
  * The write routes: each write goes to the primary, and its decision is translated to HTTP
  * here. Registered on Fastify itself, like `ReadRoute` and for the same reason: Nest's
- * per-handler promise chain was a measurable share of a write's cost.
+ * per-handler promise chain was a measurable share of a write's cost (see docs/performance.md).
  */
 @Injectable()
 export class WriteRoutes {
