@@ -1,3 +1,5 @@
+import { ReplyStatus } from '../../protocol';
+
 /**
  * Every error the HTTP API answers, with its stable machine code. The body is always
  * `{"error": code, "message": sentence}`, followed by the members of `details` for the errors
@@ -233,3 +235,17 @@ export const Errors = {
     'the server failed to handle this request',
   ),
 } as const;
+
+/**
+ * The error for a write or transaction the primary answered with a {@link ReplyStatus} rather
+ * than with the store's decision: applied but not confirmed by every replica in time, or not
+ * taken at all.
+ */
+export function replyStatusError(
+  status: ReplyStatus,
+  revision: number,
+): HttpError {
+  return status === ReplyStatus.Unconfirmed
+    ? Errors.notConfirmed(revision)
+    : Errors.unavailable('the primary cannot take writes now');
+}

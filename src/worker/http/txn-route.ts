@@ -11,7 +11,12 @@ import {
   WriteStatus,
 } from '../../store';
 import { PrimaryLink } from '../primary-link';
-import { Errors, HttpError, TxnFailureBody } from './http-errors';
+import {
+  Errors,
+  HttpError,
+  replyStatusError,
+  TxnFailureBody,
+} from './http-errors';
 import { sendError, sendJson } from './http-reply';
 import { textBodyParser } from './json-body-parser';
 import { parseConsistency } from './request-parsing';
@@ -163,11 +168,7 @@ function answerTxn(
     case TxnStatus.Full:
       return sendError(reply, Errors.storeFull);
     case ReplyStatus.Unconfirmed:
-      return sendError(reply, Errors.notConfirmed(revision));
     case ReplyStatus.Unavailable:
-      return sendError(
-        reply,
-        Errors.unavailable('the primary cannot take writes now'),
-      );
+      return sendError(reply, replyStatusError(result.status, revision));
   }
 }

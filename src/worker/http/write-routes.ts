@@ -10,7 +10,7 @@ import { CONFIG } from '../../config/config.module';
 import { ReplyStatus, WriteRequest } from '../../protocol';
 import { WriteOp, WriteStatus } from '../../store';
 import { PrimaryLink } from '../primary-link';
-import { Errors, HttpError } from './http-errors';
+import { Errors, HttpError, replyStatusError } from './http-errors';
 import { sendError, sendJson } from './http-reply';
 import {
   checkKey,
@@ -191,11 +191,7 @@ function answerWrite(
     case WriteStatus.Full:
       return sendError(reply, Errors.storeFull);
     case ReplyStatus.Unconfirmed:
-      return sendError(reply, Errors.notConfirmed(revision));
     case ReplyStatus.Unavailable:
-      return sendError(
-        reply,
-        Errors.unavailable('the primary cannot take writes now'),
-      );
+      return sendError(reply, replyStatusError(status, revision));
   }
 }
