@@ -376,8 +376,8 @@ class ShardKeys implements KeySource {
  *
  * Why no `Map` and no string per key: a V8 `Map` holds at most 2^24 entries and rehashes them
  * all at once, and every string or object kept per key is one more thing for the garbage
- * collector to copy and trace (with 10 million keys, hundreds of milliseconds a collection).
- * Here an entry costs the JS heap nothing: a shard is a few typed arrays whatever it holds, and
+ * collector to copy and trace, so collections take longer the more keys there are (see
+ * docs/performance.md). Here an entry costs the JS heap nothing: a shard is a few typed arrays whatever it holds, and
  * growing one touches one small shard.
  *
  * Keys are stored as UTF-8, so a key must be well-formed Unicode (as an HTTP path decodes to):
