@@ -34,8 +34,17 @@ describe('KvTable', () => {
     });
     expect(table.read('ttl', 1000)).toBeUndefined();
     expect(table.read('missing', 0)).toBeUndefined();
-    // The expired entry is still stored until something deletes it.
+    // The expired entry is still stored, and counted, until something deletes it.
     expect(table.entries.get('ttl')).toBeDefined();
+    expect(table.size).toBe(2);
+    table.applyChange({
+      key: 'ttl',
+      value: null,
+      deadline: NO_DEADLINE,
+      revision: 3,
+      expired: true,
+    });
+    expect(table.size).toBe(1);
   });
 
   it('applies sets, updates and deletes', () => {
