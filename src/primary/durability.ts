@@ -70,7 +70,7 @@ export class Durability implements OnModuleInit, OnApplicationShutdown {
       reportedAt = at;
       this.logger.info(
         {
-          keys: this.store.table.entries.size,
+          keys: this.store.table.size,
           bytesRead: progress.bytesRead,
           totalBytes: progress.totalBytes,
           percent: Math.floor(
@@ -117,7 +117,7 @@ export class Durability implements OnModuleInit, OnApplicationShutdown {
           bytesRead: report.bytesRead,
           revision,
           expired,
-          keys: this.store.table.entries.size,
+          keys: this.store.table.size,
           ms: Math.round(performance.now() - started),
         },
         'data loaded',

@@ -95,7 +95,7 @@ export class PrimaryMetrics {
       help: 'Keys in the authoritative store (expired keys count until reaped, at most one TTL interval).',
       registers,
       collect() {
-        this.set(store.table.entries.size);
+        this.set(store.table.size);
       },
     });
     new Gauge({

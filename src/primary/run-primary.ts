@@ -37,7 +37,7 @@ export async function runPrimary(config: Config): Promise<void> {
         logger.info(
           {
             revision: store.revision,
-            keys: store.table.entries.size,
+            keys: store.table.size,
             uptimeSeconds: Math.round(process.uptime()),
           },
           'stopped',

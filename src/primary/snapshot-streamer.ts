@@ -51,7 +51,7 @@ export class SnapshotStreamer {
       encodeMessage({ type: MessageType.SnapshotBegin, revision }),
     );
     this.logger.info(
-      { worker: link.pid, revision, keys: entries.size },
+      { worker: link.pid, revision, keys: this.store.table.size },
       'snapshot started',
     );
     const onWritten = (): void => {

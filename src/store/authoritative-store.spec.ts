@@ -192,7 +192,7 @@ describe('AuthoritativeStore', () => {
       store.execute(put('k', '1'));
       expect(store.execute(del('k'))).toEqual(ok(2));
       expect(store.get('k')).toBeUndefined();
-      expect(store.table.entries.size).toBe(0);
+      expect(store.table.size).toBe(0);
       expectRejected(store, del('k'), WriteStatus.NotFound);
       expectRejected(store, del('never'), WriteStatus.NotFound);
     });
@@ -502,9 +502,9 @@ describe('AuthoritativeStore', () => {
       });
 
       it('liveCount does not count it (and reaps it)', () => {
-        expect(store.table.entries.size).toBe(2);
+        expect(store.table.size).toBe(2);
         expect(store.liveCount()).toBe(1);
-        expect(store.table.entries.size).toBe(1);
+        expect(store.table.size).toBe(1);
         expect(store.revision).toBe(3);
         expect(changesOf(store)).toEqual([deleteChange('k')]);
       });
@@ -526,7 +526,7 @@ describe('AuthoritativeStore', () => {
           at(deleteChange('b'), 5, true),
         ],
       });
-      expect(store.table.entries.size).toBe(1);
+      expect(store.table.size).toBe(1);
       // Nothing more to reap: no revision moves.
       expect(store.reapExpired()).toBe(0);
       expect(store.revision).toBe(5);
@@ -633,7 +633,7 @@ describe('AuthoritativeStore', () => {
         'k6',
         'k7',
       ]);
-      expect(store.table.entries.size).toBe(0);
+      expect(store.table.size).toBe(0);
     });
 
     it('does not count skipped stale pairs against the limit', () => {

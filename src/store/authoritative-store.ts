@@ -2,7 +2,7 @@ import { Change, ChangeBatch } from './change';
 import { Entry, isLive } from './entry';
 import { ExpiryQueue } from './expiry-queue';
 import { KvTable } from './kv-table';
-import { DEFAULT_SHARD_BITS, ListPage, ownedCopy } from './entry-table';
+import { DEFAULT_SHARD_BITS, ListPage } from './entry-table';
 import {
   TxnFailure,
   TxnFailureReason,
@@ -12,6 +12,7 @@ import {
   TxnStatus,
 } from './transaction';
 import { Clock, Milliseconds, NO_DEADLINE, Revision } from './types';
+import { ownedCopy } from './utf8';
 import {
   Precondition,
   WriteCommand,
@@ -87,7 +88,7 @@ export class AuthoritativeStore {
   /** Number of live keys. Reaps expired keys first, so the count is exact. */
   liveCount(): number {
     this.reapExpired();
-    return this.table.entries.size;
+    return this.table.size;
   }
 
   /** The live entry of `key` now, or undefined. */
@@ -298,11 +299,11 @@ export class AuthoritativeStore {
 
   /** Whether `newKeys` more keys would pass `maxKeys`; reaps expired keys before saying yes. */
   private isFullFor(newKeys: number): boolean {
-    if (this.table.entries.size + newKeys <= this.maxKeys) return false;
+    if (this.table.size + newKeys <= this.maxKeys) return false;
     // Expired entries still in the table (an expired entry of a key being written included)
     // are about to go: once reaped, the table holds live keys only.
     this.reapExpired();
-    return this.table.entries.size + newKeys > this.maxKeys;
+    return this.table.size + newKeys > this.maxKeys;
   }
 
   /**

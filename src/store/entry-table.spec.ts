@@ -1,10 +1,5 @@
 import { Entry } from './entry';
-import {
-  DEFAULT_SHARD_BITS,
-  EntryTable,
-  ownedCopy,
-  ShardImage,
-} from './entry-table';
+import { DEFAULT_SHARD_BITS, EntryTable, ShardImage } from './entry-table';
 import { MULTI, MULTI_BYTES, plain, PlainEntry } from './entry.spec-support';
 import { prng } from './seeded-random.spec-support';
 import { MAX_TTL, NO_DEADLINE } from './types';
@@ -1082,29 +1077,5 @@ describe('EntryTable', () => {
         expect([...table.entries()]).toEqual([]);
       });
     });
-  });
-});
-
-describe('ownedCopy', () => {
-  it.each([
-    ['an empty string', ''],
-    ['a short ASCII key', 'k'],
-    ['a 16-character key', 'k000000000000042'],
-    ['a key with 1 to 4 UTF-8 bytes a character', 'a/é€😀'],
-    ['a key that turns multi-byte halfway', 'abcdefghij-ñ-xyz'],
-    ['a key with a NUL and dots', '\u0000../..'],
-    ['a key too long for the scratch buffer', 'é'.repeat(5000)],
-  ])('copies %s exactly', (_what, text) => {
-    expect(ownedCopy(text)).toBe(text);
-  });
-
-  it('keeps a text with a lone surrogate as it is rather than change it', () => {
-    const text = 'k-\ud800-end';
-    expect(ownedCopy(text)).toBe(text);
-  });
-
-  it('copies a slice cut from a longer string', () => {
-    const message = 'k000000000000042{"prop":"/1234"}';
-    expect(ownedCopy(message.slice(0, 16))).toBe('k000000000000042');
   });
 });

@@ -1,35 +1,92 @@
 import { Entry, isLive } from './entry';
 import { hashBytes } from './key-hash';
 import { KeySource, OrderedIndex, OrderedIndexOptions } from './ordered-index';
-import { Milliseconds, Revision } from './types';
+import { Milliseconds, NO_DEADLINE, Revision } from './types';
+import { compareUtf8, decodeUtf8, encodeUtf8, writeUtf8 } from './utf8';
 
 /** Default number of shards: 4096 shards hold 10 million keys at about 2,400 each. */
 export const DEFAULT_SHARD_BITS = 12;
+/** Most shard bits a table takes: 2^20 shards. */
+const MAX_SHARD_BITS = 20;
+
+/*
+ * The layout of a record. Every index into an arena's typed-array views is one of the names
+ * below, so that the layout is read and changed in one place. Module-level `const` numbers,
+ * because the optimizing compiler folds them into the code as it does a literal.
+ */
+
+/** Bytes of a float64: the arena's {@link Shard.numbers} view indexes a record at offset / this. */
+const FLOAT64_BYTES = 8;
+/** Bytes of a uint32: the arena's {@link Shard.words} view indexes a record at offset / this. */
+const UINT32_BYTES = 4;
 
 /**
- * A record: revision (float64), deadline (float64), value length in bytes (uint32), key length
- * in bytes (uint32), then the key's UTF-8 bytes and the value's, padded to a multiple of 8 so
- * the next header is aligned.
+ * A record in a shard's arena: a 24-byte header, then the key's UTF-8 bytes and the value's,
+ * padded to a multiple of {@link RECORD_ALIGN} bytes so that the next header is aligned for
+ * the float64 view. `k` is the key's length and `v` the value's, in bytes:
+ *
+ * ```text
+ * byte       0          8          16         20         24         24+k       24+k+v
+ *            +----------+----------+----------+----------+----------+----------+---------+
+ *            | revision | deadline | value    | key      | key      | value    | padding |
+ *            |          | (ms)     | length v | length k | (UTF-8)  | (UTF-8)  | to 8    |
+ *            +----------+----------+----------+----------+----------+----------+---------+
+ * type       float64    float64    uint32     uint32     k bytes    v bytes    0 to 7
+ * float64    +0         +1
+ * uint32     +0, +1     +2, +3     +4         +5
+ * ```
+ *
+ * The last two rows are each field's index in the float64 and uint32 views, counted from the
+ * record's own (offset / 8 and offset / 4): {@link REVISION_FLOAT64}, {@link DEADLINE_FLOAT64},
+ * {@link VALUE_LENGTH_UINT32}, {@link KEY_LENGTH_UINT32}. A {@link ShardImage} holds records
+ * laid out the same way, end to end.
  */
 const HEADER_BYTES = 24;
+/** The revision of a record, a float64: its index in float64s from the record's start. */
+const REVISION_FLOAT64 = 0;
+/**
+ * The deadline of a record, a float64 in ms since the epoch or {@link NO_DEADLINE}: its index in
+ * float64s from the record's start.
+ */
+const DEADLINE_FLOAT64 = 1;
+/** The value's length in bytes, a uint32: its index in uint32s from the record's start. */
+const VALUE_LENGTH_UINT32 = 4;
+/** The key's length in bytes, a uint32: its index in uint32s from the record's start. */
+const KEY_LENGTH_UINT32 = 5;
+/**
+ * Records start at multiples of this many bytes (the float64 width, for the header), and a
+ * record's bytes are a multiple of it; so a slot stores an offset in units of it.
+ */
+const RECORD_ALIGN = 8;
+
+/**
+ * Index slots ({@link Shard.slots}, int32): {@link EMPTY}, {@link DELETED} for a deleted key, or
+ * a record's offset / {@link RECORD_ALIGN} + 1 (so 1 or more: offset 0 is not {@link EMPTY}).
+ */
+const EMPTY = 0;
+/** The slot of a deleted key: probing goes on past it, an insert may take it. */
+const DELETED = -1;
+
+/**
+ * Bits of a key's hash and of a locator (shard and slot; see {@link ShardKeys}). Their top
+ * `shardBits` pick the shard, the other `HASH_BITS - shardBits` the slot. With one shard
+ * (a shift of all `HASH_BITS`) the shard is 0: JavaScript shifts by the count mod 32, so
+ * `x >>> 32` would be `x`.
+ */
+const HASH_BITS = 32;
+
 /** The smallest arena a shard holds, in bytes. */
 const MIN_ARENA_BYTES = 256;
 /** An arena is sized to this many times its live bytes when it is rebuilt. */
 const ARENA_SLACK = 1.5;
 /** The smallest index a shard holds, in slots (a power of 2). */
 const MIN_SLOTS = 8;
-/** Index slots: empty, or a record's offset / 8 + 1, or this for a deleted key. */
-const EMPTY = 0;
-const DELETED = -1;
 
 /** The ordered index takes the key of a new shard image one by one below this share of its size. */
 const IMPORT_ONE_BY_ONE = 1 / 8;
 
 /** Strings up to this many UTF-16 units are encoded straight into the arena. */
 const ENCODE_IN_PLACE_CHARS = 4096;
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /**
  * The live entries of one shard in a form that is cheap to build, ship and load: the records
@@ -62,33 +119,12 @@ export interface ListPage {
   readonly more: boolean;
 }
 
-/**
- * Writes `text` as UTF-8 at `at` in `out`, which must have room for 3 bytes per UTF-16 unit;
- * returns the bytes written. Keys and JSON texts are mostly ASCII, which a plain loop writes
- * faster than `TextEncoder.encodeInto` (and the view it needs) can for short strings.
- */
-function writeUtf8(text: string, out: Uint8Array, at: number): number {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code >= 0x80) {
-      return (
-        i +
-        encoder.encodeInto(
-          text.slice(i),
-          out.subarray(at + i, at + text.length * 3),
-        ).written
-      );
-    }
-    out[at + i] = code;
-  }
-  return text.length;
+/** Rounds `bytes` up to a multiple of {@link RECORD_ALIGN}. */
+function alignRecord(bytes: number): number {
+  return Math.ceil(bytes / RECORD_ALIGN) * RECORD_ALIGN;
 }
 
-/** Rounds `bytes` up to a multiple of 8. */
-function align8(bytes: number): number {
-  return Math.ceil(bytes / 8) * 8;
-}
-
+/** Where a key is encoded to be hashed and looked up; grown to 3 bytes per UTF-16 unit. */
 let keyScratch = new Uint8Array(4096);
 
 /** Writes `key` as UTF-8 into the shared key scratch buffer; returns its length in bytes. */
@@ -96,18 +132,6 @@ function encodeKey(key: string): number {
   if (key.length * 3 > keyScratch.length)
     keyScratch = new Uint8Array(key.length * 3);
   return writeUtf8(key, keyScratch, 0);
-}
-
-/**
- * A copy of `text` that shares no memory with any other string. A key decoded from a message
- * can be a slice of one string that holds the whole message (msgpackr decodes a run of
- * strings at once, values included); kept for long, the slice would pin all of that. About
- * 100 ns for a short ASCII key.
- */
-export function ownedCopy(text: string): string {
-  const copy = decoder.decode(keyScratch.subarray(0, encodeKey(text)));
-  // A lone surrogate has no UTF-8 form and comes back as U+FFFD: keep such a text as it is.
-  return copy === text ? copy : text;
 }
 
 /** Slots of an index for `keys` keys: a power of 2, at most 3/4 full. */
@@ -123,9 +147,12 @@ function slotsFor(keys: number): number {
  */
 class Shard {
   bytes: Uint8Array;
-  /** The arena as float64s, for the revision and deadline of a record. */
+  /**
+   * The arena as float64s, for the revision and deadline of a record (see
+   * {@link HEADER_BYTES}).
+   */
   numbers: Float64Array;
-  /** The arena as uint32s, for lengths and for copying whole records. */
+  /** The arena as uint32s, for the lengths of a record and for copying whole records. */
   words: Uint32Array;
   /** The arena's size in bytes, kept as a field: reading `byteLength` is a builtin call. */
   capacity: number;
@@ -133,7 +160,9 @@ class Shard {
   used = 0;
   /** Bytes of records no key points at any more. */
   dead = 0;
-  /** Per slot: {@link EMPTY}, {@link DELETED}, or a record's offset / 8 + 1. */
+  /**
+   * Per slot: {@link EMPTY}, {@link DELETED}, or a record's offset / {@link RECORD_ALIGN} + 1.
+   */
   slots: Int32Array = new Int32Array(MIN_SLOTS);
   /** Per slot: the hash of its key, so probing and resizing rarely touch the records. */
   hashes: Uint32Array = new Uint32Array(MIN_SLOTS);
@@ -161,30 +190,31 @@ class Shard {
   }
 
   valueLength(offset: number): number {
-    return this.words[offset / 4 + 4]!;
+    return this.words[offset / UINT32_BYTES + VALUE_LENGTH_UINT32]!;
   }
 
   keyLength(offset: number): number {
-    return this.words[offset / 4 + 5]!;
+    return this.words[offset / UINT32_BYTES + KEY_LENGTH_UINT32]!;
   }
 
   recordBytes(offset: number): number {
-    return align8(
+    return alignRecord(
       HEADER_BYTES + this.valueLength(offset) + this.keyLength(offset),
     );
   }
 
   keyAt(offset: number): string {
-    const start = offset + HEADER_BYTES;
-    return decoder.decode(
-      this.bytes.subarray(start, start + this.keyLength(offset)),
+    return decodeUtf8(
+      this.bytes,
+      offset + HEADER_BYTES,
+      this.keyLength(offset),
     );
   }
 
   entryAt(offset: number): Entry {
     return new Entry(
-      this.numbers[offset / 8]!,
-      this.numbers[offset / 8 + 1]!,
+      this.numbers[offset / FLOAT64_BYTES + REVISION_FLOAT64]!,
+      this.numbers[offset / FLOAT64_BYTES + DEADLINE_FLOAT64]!,
       this.bytes,
       offset + HEADER_BYTES + this.keyLength(offset),
       this.valueLength(offset),
@@ -206,7 +236,7 @@ class Shard {
         continue;
       }
       if (this.hashes[slot] !== hash) continue;
-      const offset = (at - 1) * 8;
+      const offset = (at - 1) * RECORD_ALIGN;
       if (this.keyLength(offset) !== length) continue;
       const start = offset + HEADER_BYTES;
       let same = true;
@@ -264,21 +294,21 @@ class Shard {
     const live = this.used - this.dead;
     const capacity = Math.max(
       MIN_ARENA_BYTES,
-      align8(Math.ceil((live + extra) * ARENA_SLACK)),
+      alignRecord(Math.ceil((live + extra) * ARENA_SLACK)),
     );
     const old = this.words;
-    const next = new Uint32Array(capacity / 4);
+    const next = new Uint32Array(capacity / UINT32_BYTES);
     let to = 0;
     for (let slot = 0; slot < this.slots.length; slot++) {
       const at = this.slots[slot]!;
       if (at <= 0) continue;
-      const from = (at - 1) * 8;
-      const words = this.recordBytes(from) / 4;
-      const src = from / 4;
-      const dst = to / 4;
+      const from = (at - 1) * RECORD_ALIGN;
+      const words = this.recordBytes(from) / UINT32_BYTES;
+      const src = from / UINT32_BYTES;
+      const dst = to / UINT32_BYTES;
       for (let w = 0; w < words; w++) next[dst + w] = old[src + w]!;
-      this.slots[slot] = to / 8 + 1;
-      to += words * 4;
+      this.slots[slot] = to / RECORD_ALIGN + 1;
+      to += words * UINT32_BYTES;
     }
     this.adoptArena(next.buffer);
     this.used = to;
@@ -298,7 +328,10 @@ class ShardKeys implements KeySource {
   /** 2 ** slotBits: a shard number times this is the top of its locators. */
   private readonly shardScale: number;
 
-  /** @param slotBits bits of a locator that hold the slot, 12 to 32 */
+  /**
+   * @param slotBits bits of a locator that hold the slot: from 12 ({@link HASH_BITS} less
+   *   {@link MAX_SHARD_BITS}) to 32 (one shard)
+   */
   constructor(
     private readonly shards: Shard[],
     private readonly slotBits: number,
@@ -313,10 +346,10 @@ class ShardKeys implements KeySource {
 
   read(locator: number): void {
     const shard = this.shardOf(locator);
-    const offset = (shard.slots[this.slotOf(locator)]! - 1) * 8;
+    const offset = (shard.slots[this.slotOf(locator)]! - 1) * RECORD_ALIGN;
     this.keyBytes = shard.bytes;
     this.keyStart = offset + HEADER_BYTES;
-    this.keyLength = shard.words[offset / 4 + 5]!;
+    this.keyLength = shard.words[offset / UINT32_BYTES + KEY_LENGTH_UINT32]!;
   }
 
   placed(locator: number, leaf: number): void {
@@ -324,11 +357,13 @@ class ShardKeys implements KeySource {
   }
 
   private shardOf(locator: number): Shard {
-    return this.shards[this.slotBits === 32 ? 0 : locator >>> this.slotBits]!;
+    return this.shards[
+      this.slotBits === HASH_BITS ? 0 : locator >>> this.slotBits
+    ]!;
   }
 
   private slotOf(locator: number): number {
-    return this.slotBits === 32
+    return this.slotBits === HASH_BITS
       ? locator
       : locator & ((1 << this.slotBits) - 1);
   }
@@ -341,8 +376,8 @@ class ShardKeys implements KeySource {
  *
  * Why no `Map` and no string per key: a V8 `Map` holds at most 2^24 entries and rehashes them
  * all at once, and every string or object kept per key is one more thing for the garbage
- * collector to copy and trace (with 10 million keys, hundreds of milliseconds a collection).
- * Here an entry costs the JS heap nothing: a shard is a few typed arrays whatever it holds, and
+ * collector to copy and trace, so collections take longer the more keys there are (see
+ * docs/performance.md). Here an entry costs the JS heap nothing: a shard is a few typed arrays whatever it holds, and
  * growing one touches one small shard.
  *
  * Keys are stored as UTF-8, so a key must be well-formed Unicode (as an HTTP path decodes to):
@@ -370,16 +405,21 @@ export class EntryTable {
   private orderCurrent = true;
 
   /**
-   * @param shardBits log2 of the number of shards, from 0 (one shard) to 20.
+   * @param shardBits log2 of the number of shards, from 0 (one shard) to {@link MAX_SHARD_BITS}
+   *   (20).
    * @param orderOptions node sizes of the ordered index (small ones make deep trees in tests)
    */
   constructor(
     shardBits: number = DEFAULT_SHARD_BITS,
     orderOptions?: OrderedIndexOptions,
   ) {
-    if (!Number.isInteger(shardBits) || shardBits < 0 || shardBits > 20) {
+    if (
+      !Number.isInteger(shardBits) ||
+      shardBits < 0 ||
+      shardBits > MAX_SHARD_BITS
+    ) {
       throw new RangeError(
-        `shardBits must be an integer from 0 to 20, got ${shardBits}`,
+        `shardBits must be an integer from 0 to ${MAX_SHARD_BITS}, got ${shardBits}`,
       );
     }
     this.shards = Array.from(
@@ -387,12 +427,15 @@ export class EntryTable {
       () => new Shard(MIN_ARENA_BYTES),
     );
     // The top bits of a hash pick the shard, the low bits the slot within it.
-    this.shift = 32 - shardBits;
+    this.shift = HASH_BITS - shardBits;
     this.keys = new ShardKeys(this.shards, this.shift);
     this.order = new OrderedIndex(this.keys, orderOptions);
   }
 
-  /** Number of keys held, across all shards. */
+  /**
+   * Number of keys held, across all shards: every key set and not deleted since, whatever its
+   * deadline (the table never reads a clock, so an expired key counts until it is deleted).
+   */
   get size(): number {
     return this.count;
   }
@@ -433,7 +476,9 @@ export class EntryTable {
     const hash = hashBytes(keyScratch, 0, length);
     const shard = this.shardOf(hash);
     const slot = shard.find(keyScratch, length, hash);
-    return slot < 0 ? undefined : shard.entryAt((shard.slots[slot]! - 1) * 8);
+    return slot < 0
+      ? undefined
+      : shard.entryAt((shard.slots[slot]! - 1) * RECORD_ALIGN);
   }
 
   /**
@@ -460,7 +505,7 @@ export class EntryTable {
     // a large value.
     const value =
       typeof json === 'string' && json.length > ENCODE_IN_PLACE_CHARS
-        ? encoder.encode(json)
+        ? encodeUtf8(json)
         : json;
     const most =
       HEADER_BYTES +
@@ -479,23 +524,23 @@ export class EntryTable {
       shard.bytes.set(value, valueStart);
       length = value.length;
     }
-    shard.numbers[offset / 8] = revision;
-    shard.numbers[offset / 8 + 1] = deadline;
-    shard.words[offset / 4 + 4] = length;
-    shard.words[offset / 4 + 5] = keyLength;
-    shard.used = offset + align8(HEADER_BYTES + keyLength + length);
+    shard.numbers[offset / FLOAT64_BYTES + REVISION_FLOAT64] = revision;
+    shard.numbers[offset / FLOAT64_BYTES + DEADLINE_FLOAT64] = deadline;
+    shard.words[offset / UINT32_BYTES + VALUE_LENGTH_UINT32] = length;
+    shard.words[offset / UINT32_BYTES + KEY_LENGTH_UINT32] = keyLength;
+    shard.used = offset + alignRecord(HEADER_BYTES + keyLength + length);
     if (slot < 0) {
       slot = -slot - 1;
       if (shard.slots[slot] === DELETED) shard.deleted--;
-      shard.slots[slot] = offset / 8 + 1;
+      shard.slots[slot] = offset / RECORD_ALIGN + 1;
       shard.hashes[slot] = hash;
       shard.live++;
       this.count++;
       if (this.orderCurrent) this.order.insert(this.keys.locator(index, slot));
       return true;
     }
-    const previous = (shard.slots[slot]! - 1) * 8;
-    shard.slots[slot] = offset / 8 + 1;
+    const previous = (shard.slots[slot]! - 1) * RECORD_ALIGN;
+    shard.slots[slot] = offset / RECORD_ALIGN + 1;
     this.retire(shard, previous);
     return false;
   }
@@ -511,7 +556,7 @@ export class EntryTable {
     // While the slot still leads to the key: the index may have to read it.
     if (this.orderCurrent)
       this.order.remove(this.keys.locator(index, slot), shard.leafIds[slot]!);
-    const offset = (shard.slots[slot]! - 1) * 8;
+    const offset = (shard.slots[slot]! - 1) * RECORD_ALIGN;
     shard.slots[slot] = DELETED;
     shard.deleted++;
     shard.live--;
@@ -586,7 +631,16 @@ export class EntryTable {
     let cursor;
     if (after !== undefined) {
       const afterLength = encodeKey(after);
-      if (compareUtf8(keyScratch, afterLength, prefixBytes) >= 0)
+      if (
+        compareUtf8(
+          keyScratch,
+          0,
+          afterLength,
+          prefixBytes,
+          0,
+          prefixBytes.length,
+        ) >= 0
+      )
         cursor = this.order.seek(keyScratch, 0, afterLength, true);
     }
     cursor ??= this.order.seek(prefixBytes, 0, prefixBytes.length, false);
@@ -606,7 +660,7 @@ export class EntryTable {
       }
       if (!matches) break;
       const shard =
-        this.shards[this.shift === 32 ? 0 : locator >>> this.shift]!;
+        this.shards[this.shift === HASH_BITS ? 0 : locator >>> this.shift]!;
       const entry = shard.entryAt(start - HEADER_BYTES);
       if (!isLive(entry, now)) continue;
       if (entries.length === limit) return { entries, more: true };
@@ -625,7 +679,7 @@ export class EntryTable {
     for (let slot = 0; slot < shard.slots.length; slot++) {
       const at = shard.slots[slot]!;
       if (at <= 0) continue;
-      const offset = (at - 1) * 8;
+      const offset = (at - 1) * RECORD_ALIGN;
       yield [shard.keyAt(offset), shard.entryAt(offset)];
     }
   }
@@ -642,18 +696,18 @@ export class EntryTable {
   exportShard(index: number, now: Milliseconds): ShardImage | undefined {
     const shard = this.shards[index];
     if (shard === undefined) throw new RangeError(`no shard ${index}`);
-    const records = new Uint32Array((shard.used - shard.dead) / 4);
+    const records = new Uint32Array((shard.used - shard.dead) / UINT32_BYTES);
     const from32 = shard.words;
     let recordWords = 0;
     let count = 0;
     for (let slot = 0; slot < shard.slots.length; slot++) {
       const at = shard.slots[slot]!;
       if (at <= 0) continue;
-      const from = (at - 1) * 8;
-      const deadline = shard.numbers[from / 8 + 1]!;
-      if (deadline !== 0 && deadline <= now) continue;
-      const words = shard.recordBytes(from) / 4;
-      const src = from / 4;
+      const from = (at - 1) * RECORD_ALIGN;
+      const deadline = shard.numbers[from / FLOAT64_BYTES + DEADLINE_FLOAT64]!;
+      if (deadline !== NO_DEADLINE && deadline <= now) continue;
+      const words = shard.recordBytes(from) / UINT32_BYTES;
+      const src = from / UINT32_BYTES;
       for (let w = 0; w < words; w++)
         records[recordWords + w] = from32[src + w]!;
       recordWords += words;
@@ -663,7 +717,7 @@ export class EntryTable {
     return {
       shard: index,
       count,
-      records: new Uint8Array(records.buffer, 0, recordWords * 4),
+      records: new Uint8Array(records.buffer, 0, recordWords * UINT32_BYTES),
     };
   }
 
@@ -678,10 +732,10 @@ export class EntryTable {
     if (shard.live > 0)
       throw new RangeError(`shard ${image.shard} is not empty`);
     const size = image.records.length;
-    if (size % 8 !== 0)
+    if (size % RECORD_ALIGN !== 0)
       throw new RangeError(`shard ${image.shard}: image cut short`);
     const next = new Shard(
-      Math.max(MIN_ARENA_BYTES, align8(Math.ceil(size * ARENA_SLACK))),
+      Math.max(MIN_ARENA_BYTES, alignRecord(Math.ceil(size * ARENA_SLACK))),
     );
     next.bytes.set(image.records);
     // Every record takes at least a header, which bounds what a bad count can make us allocate.
@@ -705,7 +759,7 @@ export class EntryTable {
       );
       if (slot >= 0)
         throw new RangeError(`shard ${image.shard}: a key appears twice`);
-      next.slots[-slot - 1] = offset / 8 + 1;
+      next.slots[-slot - 1] = offset / RECORD_ALIGN + 1;
       next.hashes[-slot - 1] = hash;
       next.live++;
       offset = end;
@@ -776,16 +830,6 @@ export class EntryTable {
   }
 
   private shardIndexOf(hash: number): number {
-    return this.shift === 32 ? 0 : hash >>> this.shift;
+    return this.shift === HASH_BITS ? 0 : hash >>> this.shift;
   }
-}
-
-/** Byte order of the first `length` bytes of `a` and all of `b`. */
-function compareUtf8(a: Uint8Array, length: number, b: Uint8Array): number {
-  const common = Math.min(length, b.length);
-  for (let i = 0; i < common; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return length - b.length;
 }

@@ -6,7 +6,11 @@
  * - `entry.ts`: a read view of one stored value, and when it stops being live.
  * - `entry-table.ts`: 4,096 shards, each an open-addressing index into an arena (one
  *   ArrayBuffer) of records holding key, value, revision and deadline: no `Map` limit, no heap
- *   object per key, and whole shards shipped as bytes to new replicas.
+ *   object per key, and whole shards shipped as bytes to new replicas. The record layout (a
+ *   diagram and the named offsets) is at the top of the file.
+ * - `utf8.ts`: keys and values as UTF-8 bytes: writing, decoding, byte order, and copying a
+ *   key out of the message string it was sliced from.
+ * - `key-hash.ts`: the hash of a key's bytes that picks its shard and slot.
  * - `ordered-index.ts`: a B+tree of every key in UTF-8 byte order, holding 32-bit locators
  *   (shard and slot) rather than keys, for listing by prefix with keyset cursors.
  * - `kv-table.ts`: keys -> entries, change application with a revision guard, the digest,
@@ -32,4 +36,5 @@ export * from './replica-store';
 export * from './sliced-digest';
 export * from './transaction';
 export * from './types';
+export * from './utf8';
 export * from './write-command';

@@ -3,7 +3,7 @@ import { EntryTable, ListPage, ShardImage } from './entry-table';
 import { plain, PlainEntry } from './entry.spec-support';
 import { KvTable } from './kv-table';
 import { OrderedIndex, OrderedIndexOptions } from './ordered-index';
-import { prng } from './seeded-random.spec-support';
+import { prng, randomString } from './seeded-random.spec-support';
 import { NO_DEADLINE } from './types';
 
 /** Byte order of the UTF-8 forms of two strings: the order listings promise. */
@@ -86,11 +86,7 @@ const PIECES = [
 ];
 
 function randomKey(random: () => number): string {
-  let key = '';
-  const pieces = Math.floor(random() * 5);
-  for (let i = 0; i < pieces; i++)
-    key += PIECES[Math.floor(random() * PIECES.length)]!;
-  return key;
+  return randomString(random, PIECES, 5);
 }
 
 describe('EntryTable.list', () => {

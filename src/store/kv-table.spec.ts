@@ -34,8 +34,17 @@ describe('KvTable', () => {
     });
     expect(table.read('ttl', 1000)).toBeUndefined();
     expect(table.read('missing', 0)).toBeUndefined();
-    // The expired entry is still stored until something deletes it.
+    // The expired entry is still stored, and counted, until something deletes it.
     expect(table.entries.get('ttl')).toBeDefined();
+    expect(table.size).toBe(2);
+    table.applyChange({
+      key: 'ttl',
+      value: null,
+      deadline: NO_DEADLINE,
+      revision: 3,
+      expired: true,
+    });
+    expect(table.size).toBe(1);
   });
 
   it('applies sets, updates and deletes', () => {
@@ -60,7 +69,7 @@ describe('KvTable', () => {
       revision: 2,
       deadline: 500,
     });
-    expect(table.entries.size).toBe(1);
+    expect(table.size).toBe(1);
     // An entry read before the update is a view of the old record: it still reads what it read.
     expect(plain(before)).toEqual({ value: '"a"', revision: 1, deadline: 0 });
 
@@ -72,7 +81,7 @@ describe('KvTable', () => {
       expired: false,
     });
     expect(table.entries.get('k')).toBeUndefined();
-    expect(table.entries.size).toBe(0);
+    expect(table.size).toBe(0);
 
     // Deleting an absent key is a no-op.
     table.applyChange({
@@ -82,7 +91,7 @@ describe('KvTable', () => {
       revision: 4,
       expired: false,
     });
-    expect(table.entries.size).toBe(0);
+    expect(table.size).toBe(0);
   });
 
   it('never takes an entry back to an older or equal revision', () => {
@@ -279,7 +288,7 @@ describe('KvTable', () => {
           table.entries.set(`k${i}`, `"round ${round}"`, round + 2, 0);
       }
       for (let i = 0; i < 20; i++) table.entries.delete(`k${i}`);
-      expect(table.entries.size).toBe(0);
+      expect(table.size).toBe(0);
       const values = new Map<unknown, string>();
       for (let at = 0; at < out.length; at += 4)
         values.set(out[at], utf8.decode(out[at + 1] as Uint8Array));

@@ -15,6 +15,16 @@ export class KvTable {
     this.entries = new EntryTable(shardBits);
   }
 
+  /**
+   * Number of keys held: the live ones and the expired ones not deleted yet (see
+   * {@link EntryTable.size}). An expired key counts until something deletes it: on the primary, the
+   * store reaping it; on a replica, the primary's delete of it arriving in a batch. So this can
+   * exceed the keys live now, never fall below. O(1).
+   */
+  get size(): number {
+    return this.entries.size;
+  }
+
   /** The entry of `key` if it exists and is live at `now`. */
   read(key: string, now: Milliseconds): Entry | undefined {
     const entry = this.entries.get(key);

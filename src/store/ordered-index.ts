@@ -1,3 +1,5 @@
+import { compareUtf8 } from './utf8';
+
 /**
  * Where an {@link OrderedIndex} reads the bytes of a key, given the locator it holds for it.
  * The index keeps no key of its own: only 32-bit locators, which mean something to the source
@@ -156,27 +158,6 @@ function hintAt(
   for (let i = at; i < at + 4; i++)
     hint = hint * 256 + (i < length ? bytes[start + i]! : 0);
   return hint;
-}
-
-/**
- * Byte order of two keys: negative, zero or positive as `a` sorts before, with or after `b`
- * (a key that is a prefix of another sorts first). Bytes before `from` must be equal.
- */
-function compareBytes(
-  a: Uint8Array,
-  aStart: number,
-  aLength: number,
-  b: Uint8Array,
-  bStart: number,
-  bLength: number,
-  from: number,
-): number {
-  const common = aLength < bLength ? aLength : bLength;
-  for (let i = from; i < common; i++) {
-    const d = a[aStart + i]! - b[bStart + i]!;
-    if (d !== 0) return d;
-  }
-  return aLength - bLength;
 }
 
 /** Byte order of a key and a separator (one char per byte). */
@@ -649,7 +630,7 @@ export class OrderedIndex {
     for (let i = 1; i < keys.length; i++) {
       const a = keys[i - 1]!.bytes;
       const b = keys[i]!.bytes;
-      if (compareBytes(a, 0, a.length, b, 0, b.length, 0) >= 0)
+      if (compareUtf8(a, 0, a.length, b, 0, b.length) >= 0)
         throw new Error(`keys out of order at ${i}`);
     }
     if (keys.length !== this.count)
@@ -758,14 +739,13 @@ export class OrderedIndex {
         below = other < hint;
       } else {
         source.read(cells[base + mid]!);
-        const order = compareBytes(
+        const order = compareUtf8(
           source.keyBytes,
           source.keyStart,
           source.keyLength,
           bytes,
           start,
           length,
-          0,
         );
         below = strict ? order <= 0 : order < 0;
       }
@@ -1190,7 +1170,7 @@ export class OrderedIndex {
     order.sort((a, b) => {
       const x = keys[a - start]!;
       const y = keys[b - start]!;
-      return compareBytes(x, 0, x.length, y, 0, y.length, 0);
+      return compareUtf8(x, 0, x.length, y, 0, y.length);
     });
     const sortedLocators = order.map((i) => locators[i]!);
     const sortedHi = order.map((i) => hi[i]!);

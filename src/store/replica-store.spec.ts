@@ -161,9 +161,9 @@ describe('ReplicaStore', () => {
       replica.applyBatch(batch(1, set('k', '1', now + 10)));
       expect(replica.read('k', now + 9)).toBeDefined();
       expect(replica.read('k', now + 10)).toBeUndefined();
-      expect(replica.table.entries.size).toBe(1);
+      expect(replica.table.size).toBe(1);
       replica.applyBatch(batch(2, remove('k')));
-      expect(replica.table.entries.size).toBe(0);
+      expect(replica.table.size).toBe(0);
     });
 
     it('reports a batch applied before as Duplicate and does nothing', () => {
@@ -386,7 +386,7 @@ describe('ReplicaStore', () => {
       expect(replica.read('k', now)).toBeDefined(); // not yet: still bootstrapping
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
       expect(replica.read('k', now)).toBeUndefined();
-      expect(replica.table.entries.size).toBe(0);
+      expect(replica.table.size).toBe(0);
       expect(replica.revision).toBe(7);
     });
 
@@ -436,7 +436,7 @@ describe('ReplicaStore', () => {
         ['ttl', '[1,2]', 3, now + 1],
       );
       expect(replica.endSnapshot()).toBe(ApplyResult.Applied);
-      expect(replica.table.entries.size).toBe(3);
+      expect(replica.table.size).toBe(3);
       expect(replica.read('ключ', now)?.bytes).toEqual(MULTI_BYTES);
       expect(contents(replica.table)).toEqual([
         ['empty', { value: '', revision: 2, deadline: 0 }],
@@ -465,7 +465,7 @@ describe('ReplicaStore', () => {
       for (let i = 0; i < 50; i++) rows.push([`k${i}`, '1', 1, NO_DEADLINE]);
       // With one shard instead of 8, the image holds keys of every shard but shard 0.
       expect(() => addSnapshotRows(replica, 0, ...rows)).toThrow(RangeError);
-      expect(replica.table.entries.size).toBe(0);
+      expect(replica.table.size).toBe(0);
     });
   });
 

@@ -12,3 +12,19 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * A string of 0 to `most - 1` pieces, each drawn from `pieces`, joined: one draw of `random`
+ * for the count, then one per piece.
+ */
+export function randomString(
+  random: () => number,
+  pieces: readonly string[],
+  most: number,
+): string {
+  let text = '';
+  const count = Math.floor(random() * most);
+  for (let i = 0; i < count; i++)
+    text += pieces[Math.floor(random() * pieces.length)]!;
+  return text;
+}

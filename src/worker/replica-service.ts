@@ -162,7 +162,7 @@ export class ReplicaService {
     this.snapshotBatches = [];
     this.listener?.replaced();
     this.logger.info(
-      { revision: incoming.revision, keys: incoming.table.entries.size },
+      { revision: incoming.revision, keys: incoming.table.size },
       'replica loaded',
     );
     this.scheduleAck();
