@@ -14,7 +14,7 @@ const EVERYSEC_MS = 1000;
 
 /**
  * Unwritten bytes past which {@link AppendLog.overloaded} says so. The log itself never refuses a
- * frame; {@link ChangePublisher} stops taking batches from the store until the queue is written.
+ * frame; {@link ReconcileLoop} stops taking batches from the store until the queue is written.
  */
 export const MAX_UNWRITTEN_BYTES = 64 * 1024 * 1024;
 

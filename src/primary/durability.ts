@@ -24,7 +24,7 @@ const PROGRESS_INTERVAL_MS = 2000;
 
 /**
  * The primary's side of KV_DATA_DIR: at start-up (before the workers fork) it locks the
- * directory and loads it into the store; then it holds the log that {@link ChangePublisher}
+ * directory and loads it into the store; then it holds the log that {@link ReconcileLoop}
  * appends every batch to, and the bookkeeping {@link LogRewriter} needs. With KV_DATA_DIR unset
  * it does nothing and {@link log} stays undefined.
  */

@@ -2,15 +2,17 @@ import { Module } from '@nestjs/common';
 import { Config } from '../config/config';
 import { CONFIG } from '../config/config.module';
 import { AuthoritativeStore } from '../store';
-import { ChangePublisher } from './change-publisher';
+import { ReconcileLoop } from './reconcile-loop';
 import { ClusterQueries } from './cluster-queries';
 import { ClusterSupervisor } from './cluster-supervisor';
 import { Durability } from './durability';
 import { ExpiryLoop } from './expiry-loop';
 import { LogRewriter } from './log-rewriter';
 import { PrimaryMetrics } from './primary-metrics';
+import { ReplicaLag } from './replica-lag';
 import { ReplicaSet } from './replica-set';
 import { SnapshotStreamer } from './snapshot-streamer';
+import { StrongWriteWaiters } from './strong-write-waiters';
 import { WatchHistory } from './watch-history';
 import { WorkerMessages } from './worker-messages';
 
@@ -30,8 +32,10 @@ import { WorkerMessages } from './worker-messages';
     PrimaryMetrics,
     Durability,
     ReplicaSet,
+    ReplicaLag,
+    StrongWriteWaiters,
     WatchHistory,
-    ChangePublisher,
+    ReconcileLoop,
     SnapshotStreamer,
     ClusterQueries,
     WorkerMessages,
