@@ -22,6 +22,7 @@ const PROBE_TIMEOUT_MS = 2000;
 // A digest scans the whole replica a slice per turn, which takes a large one a while.
 const DIGEST_PROBE_TIMEOUT_MS = 60_000;
 
+// A probe out to the live workers: their answers, gathered until all came or it timed out.
 interface PendingProbe {
   readonly answers: { pid: number; body: unknown }[];
   waiting: number;
