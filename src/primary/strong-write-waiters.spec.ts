@@ -1,17 +1,8 @@
-import type { Worker } from 'node:cluster';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import type { Config } from '../config/config';
-import {
-  CHANNEL_FD,
-  decodeFrame,
-  FrameReader,
-  Message,
-  MessageType,
-  ReplyStatus,
-} from '../protocol';
+import { MessageType, ReplyStatus } from '../protocol';
 import { TxnStatus, WriteStatus } from '../store';
-import { ReplicaLink, ReplicaSet } from './replica-set';
+import { ReplicaSet } from './replica-set';
+import { addLiveReplica, quietReplicaSet } from './replica-set.spec-support';
 import { StrongWriteWaiters } from './strong-write-waiters';
 
 const TIMEOUT_MS = 1000;
@@ -19,36 +10,6 @@ const config = {
   strongWriteTimeoutMs: TIMEOUT_MS,
   maxReplicaBacklogBytes: 1 << 20,
 } as Config;
-
-/** A worker whose channel decodes every frame the primary sends it into `received`. */
-function fakeWorker(id: number): { worker: Worker; received: Message[] } {
-  const received: Message[] = [];
-  const reader = new FrameReader();
-  const channel = new Writable({
-    write(piece: Buffer, _encoding, done) {
-      for (const payload of reader.push(piece))
-        received.push(...decodeFrame(payload));
-      done();
-    },
-  });
-  const stdio: unknown[] = [];
-  stdio[CHANNEL_FD] = channel;
-  const worker = {
-    id,
-    process: { pid: 1000 + id, stdio },
-  } as unknown as Worker;
-  return { worker, received };
-}
-
-function liveReplica(
-  replicas: ReplicaSet,
-  id: number,
-): { link: ReplicaLink; worker: Worker; received: Message[] } {
-  const { worker, received } = fakeWorker(id);
-  const link = replicas.add(worker, () => {});
-  link.live = true;
-  return { link, worker, received };
-}
 
 function write(id: number, revision: number) {
   return { id, status: WriteStatus.Ok, revision };
@@ -60,7 +21,7 @@ describe('StrongWriteWaiters', () => {
 
   beforeEach(() => {
     jest.useFakeTimers();
-    replicas = new ReplicaSet(config, pino({ level: 'silent' }));
+    replicas = quietReplicaSet(config);
     waiters = new StrongWriteWaiters(replicas, config);
   });
 
@@ -70,8 +31,8 @@ describe('StrongWriteWaiters', () => {
   });
 
   it('answers a write once every live replica has applied it, and no sooner', () => {
-    const a = liveReplica(replicas, 1);
-    const b = liveReplica(replicas, 2);
+    const a = addLiveReplica(replicas, 1);
+    const b = addLiveReplica(replicas, 2);
     waiters.add(a.link, write(7, 5));
     waiters.add(a.link, write(8, 6));
     expect(waiters.waiting).toBe(true);
@@ -98,8 +59,8 @@ describe('StrongWriteWaiters', () => {
   });
 
   it('is not held back by a replica that is not live yet', () => {
-    const a = liveReplica(replicas, 1);
-    const loading = liveReplica(replicas, 2);
+    const a = addLiveReplica(replicas, 1);
+    const loading = addLiveReplica(replicas, 2);
     loading.link.live = false;
     waiters.add(a.link, write(1, 3));
     a.link.applied = 3;
@@ -110,8 +71,8 @@ describe('StrongWriteWaiters', () => {
   });
 
   it('answers once the replica that held it back dies', () => {
-    const a = liveReplica(replicas, 1);
-    const dying = liveReplica(replicas, 2);
+    const a = addLiveReplica(replicas, 1);
+    const dying = addLiveReplica(replicas, 2);
     waiters.add(a.link, write(1, 3));
     a.link.applied = 3;
     waiters.release();
@@ -125,8 +86,8 @@ describe('StrongWriteWaiters', () => {
   });
 
   it('answers Unconfirmed once the timeout has passed, each to its own worker', () => {
-    const a = liveReplica(replicas, 1);
-    const b = liveReplica(replicas, 2);
+    const a = addLiveReplica(replicas, 1);
+    const b = addLiveReplica(replicas, 2);
     waiters.add(a.link, write(1, 1));
     jest.advanceTimersByTime(TIMEOUT_MS / 2);
     waiters.add(b.link, write(2, 2));
@@ -156,7 +117,7 @@ describe('StrongWriteWaiters', () => {
   });
 
   it('answers a transaction with its own TxnResult, applied or timed out', () => {
-    const a = liveReplica(replicas, 1);
+    const a = addLiveReplica(replicas, 1);
     const txn = (id: number, revision: number) => ({
       type: MessageType.TxnResult,
       id,
