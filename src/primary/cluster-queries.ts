@@ -12,8 +12,8 @@ import {
   WorkerStats,
 } from '../protocol';
 import { AuthoritativeStore, SlicedDigest } from '../store';
-import { ReconcileLoop } from './reconcile-loop';
 import { PrimaryMetrics } from './primary-metrics';
+import { ReconcileLoop } from './reconcile-loop';
 import { ReplicaLag } from './replica-lag';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 

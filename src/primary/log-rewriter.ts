@@ -13,8 +13,8 @@ import {
   writeSnapshot,
 } from '../persistence';
 import { AuthoritativeStore } from '../store';
-import { ReconcileLoop } from './reconcile-loop';
 import { Durability } from './durability';
+import { ReconcileLoop } from './reconcile-loop';
 
 // How often the log's size is compared with the rewrite threshold.
 const CHECK_INTERVAL_MS = 100;

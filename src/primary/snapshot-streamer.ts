@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import { LOGGER } from '../config/config.module';
 import { encodeMessage, MessageType } from '../protocol';
 import { AuthoritativeStore, ShardImage } from '../store';
-import { ReconcileLoop } from './reconcile-loop';
 import { PrimaryMetrics } from './primary-metrics';
+import { ReconcileLoop } from './reconcile-loop';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 
 // A chunk closes after the shard that takes it past this many entries or bytes, so building

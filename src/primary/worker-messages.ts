@@ -17,9 +17,9 @@ import {
   TxnStatus,
   WriteStatus,
 } from '../store';
-import { ReconcileLoop } from './reconcile-loop';
 import { ClusterQueries } from './cluster-queries';
 import { PrimaryMetrics } from './primary-metrics';
+import { ReconcileLoop } from './reconcile-loop';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 import { SnapshotStreamer } from './snapshot-streamer';
 import { StrongWriteWaiters } from './strong-write-waiters';
