@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import { FSYNC_POLICIES, FsyncPolicy } from '../persistence/append-log';
 
 /**
  * Every setting of the server, read once from the environment, validated and frozen.
@@ -66,6 +65,15 @@ export interface Config {
   /** How often every watch stream gets a `: ping` comment (KV_WATCH_PING_MS). */
   readonly watchPingMs: number;
 }
+
+/**
+ * When the log reaches the disk. `always`: a write is acknowledged only after an fsync covering
+ * its batch (group commit: every batch written while one fsync runs shares the next one).
+ * `everysec`: one fsync a second in the background. `no`: the OS decides.
+ */
+export type FsyncPolicy = 'always' | 'everysec' | 'no';
+
+const FSYNC_POLICIES: readonly FsyncPolicy[] = ['always', 'everysec', 'no'];
 
 /** How log records are written; see {@link Config.logFormat}. */
 export type LogFormat = 'auto' | 'pretty' | 'json';

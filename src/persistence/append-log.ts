@@ -7,27 +7,14 @@ import {
   write,
 } from 'node:fs';
 import { dirname } from 'node:path';
+import type { FsyncPolicy } from '../config/config';
 import { syncDir } from './data-dir';
-
-/**
- * When the log reaches the disk. `always`: a write is acknowledged only after an fsync covering
- * its batch (group commit: every batch written while one fsync runs shares the next one).
- * `everysec`: one fsync a second in the background. `no`: the OS decides.
- */
-export type FsyncPolicy = 'always' | 'everysec' | 'no';
-
-/** The fsync policies, as KV_FSYNC spells them. */
-export const FSYNC_POLICIES: readonly FsyncPolicy[] = [
-  'always',
-  'everysec',
-  'no',
-];
 
 const EVERYSEC_MS = 1000;
 
 /**
  * Unwritten bytes past which {@link AppendLog.overloaded} says so. The log itself never refuses a
- * frame; {@link ChangePublisher} stops taking batches from the store until the queue is written.
+ * frame; {@link ReconcileLoop} stops taking batches from the store until the queue is written.
  */
 export const MAX_UNWRITTEN_BYTES = 64 * 1024 * 1024;
 

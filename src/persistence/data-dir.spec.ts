@@ -1,11 +1,20 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  createDataDir,
   DataDirLock,
   DataDirLockedError,
   listDataDir,
   logPath,
+  newestSnapshotBytes,
+  removeReplacedFiles,
   snapshotPath,
 } from './data-dir';
 
@@ -31,6 +40,35 @@ describe('data directory', () => {
     expect(files.snapshots.map((s) => s.revision)).toEqual([8, 100]);
     expect(files.temporary).toEqual([join(dir, 'snapshot-x.msgpack.tmp')]);
     expect(logPath(dir, 9)).toBe(join(dir, 'log-0000000000000009.aof'));
+  });
+
+  it('creates a missing directory with its parents, and leaves an existing one be', () => {
+    const nested = join(dir, 'a', 'b');
+    createDataDir(nested);
+    writeFileSync(logPath(nested, 1), 'x');
+    createDataDir(nested);
+    expect(readFileSync(logPath(nested, 1), 'utf8')).toBe('x');
+  });
+
+  it('sizes the newest snapshot, 0 with none', () => {
+    expect(newestSnapshotBytes(dir)).toBe(0);
+    writeFileSync(snapshotPath(dir, 5), 'older snapshot');
+    writeFileSync(snapshotPath(dir, 40), 'newer');
+    expect(newestSnapshotBytes(dir)).toBe(5);
+  });
+
+  it('removes the logs and snapshots that a snapshot replaces, and nothing else', () => {
+    const kept = [
+      logPath(dir, 11),
+      snapshotPath(dir, 10),
+      join(dir, 'LOCK'),
+      join(dir, 'notes.txt'),
+    ];
+    const replaced = [logPath(dir, 1), logPath(dir, 6), snapshotPath(dir, 5)];
+    for (const path of [...kept, ...replaced]) writeFileSync(path, '');
+    removeReplacedFiles(dir, 10);
+    for (const path of kept) expect(existsSync(path)).toBe(true);
+    for (const path of replaced) expect(existsSync(path)).toBe(false);
   });
 
   it('locks with the pid and refuses a second holder while it lives', () => {

@@ -1,9 +1,11 @@
 import {
   closeSync,
   fsyncSync,
+  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -59,6 +61,30 @@ export function listDataDir(dir: string): DataDirFiles {
     else if (TEMPORARY.test(name)) files.temporary.push(join(dir, name));
   }
   return files;
+}
+
+/** Creates `dir`, and any parent it lacks, unless it exists. */
+export function createDataDir(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+}
+
+/** Bytes of the newest snapshot in `dir`; 0 when there is none. */
+export function newestSnapshotBytes(dir: string): number {
+  const snapshot = listDataDir(dir).snapshots.at(-1);
+  return snapshot === undefined ? 0 : statSync(snapshot.path).size;
+}
+
+/**
+ * Removes the files that the durable snapshot of `revision` replaces: every log from `revision`
+ * or earlier (the log after that snapshot starts at `revision` + 1) and every older snapshot.
+ * The directory is fsynced after, so a crash does not bring them back.
+ */
+export function removeReplacedFiles(dir: string, revision: Revision): void {
+  const files = listDataDir(dir);
+  for (const log of files.logs) if (log.from <= revision) unlinkSync(log.path);
+  for (const snapshot of files.snapshots)
+    if (snapshot.revision < revision) unlinkSync(snapshot.path);
+  syncDir(dir);
 }
 
 /** fsyncs the directory itself, so a file created, renamed or removed in it stays so. */

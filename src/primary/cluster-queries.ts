@@ -12,8 +12,9 @@ import {
   WorkerStats,
 } from '../protocol';
 import { AuthoritativeStore, SlicedDigest } from '../store';
-import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
+import { ReconcileLoop } from './reconcile-loop';
+import { ReplicaLag } from './replica-lag';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 
 // A worker that has not answered a probe by then is left out of the answer.
@@ -21,7 +22,8 @@ const PROBE_TIMEOUT_MS = 2000;
 // A digest scans the whole replica a slice per turn, which takes a large one a while.
 const DIGEST_PROBE_TIMEOUT_MS = 60_000;
 
-interface Probe {
+// A probe out to the live workers: their answers, gathered until all came or it timed out.
+interface PendingProbe {
   readonly answers: { pid: number; body: unknown }[];
   waiting: number;
   readonly done: () => void;
@@ -34,13 +36,14 @@ interface Probe {
 @Injectable()
 export class ClusterQueries {
   private nextProbeId = 1;
-  private readonly probes = new Map<number, Probe>();
+  private readonly probes = new Map<number, PendingProbe>();
   private readonly slicedDigest: SlicedDigest;
 
   constructor(
     private readonly store: AuthoritativeStore,
     private readonly replicas: ReplicaSet,
-    private readonly publisher: ChangePublisher,
+    private readonly reconcileLoop: ReconcileLoop,
+    private readonly lag: ReplicaLag,
     private readonly metrics: PrimaryMetrics,
   ) {
     this.slicedDigest = new SlicedDigest(
@@ -75,7 +78,7 @@ export class ClusterQueries {
       case 'digest': {
         // Every worker gets the probe after the last batch, so with no writes coming in,
         // each scans the same data as the primary.
-        this.publisher.flush();
+        this.reconcileLoop.flush();
         const own = this.slicedDigest.request();
         const workers = await this.probe('digest', DIGEST_PROBE_TIMEOUT_MS);
         return {
@@ -102,7 +105,7 @@ export class ClusterQueries {
 
   private stats(answers: { pid: number; body: unknown }[]): object {
     const keys = this.store.liveCount();
-    if (this.store.hasPending) this.publisher.schedule();
+    if (this.store.hasPending) this.reconcileLoop.schedule();
     const own = new Map(
       answers.map(({ pid, body }) => [pid, body as WorkerStats]),
     );
@@ -112,7 +115,7 @@ export class ClusterQueries {
       revision: link.applied,
       lag: {
         revisions: Math.max(0, this.store.revision - link.applied),
-        ms: Math.round(this.publisher.lagMs(link) * 1000) / 1000,
+        ms: Math.round(this.lag.lagMs(link) * 1000) / 1000,
       },
       uptimeSeconds: Math.round(performance.now() - link.forkedAt) / 1000,
       memory: own.get(link.pid)?.memory,
@@ -136,7 +139,7 @@ export class ClusterQueries {
     for (const link of this.replicas.all()) {
       this.metrics.workerLagSeconds.set(
         { pid: String(link.pid) },
-        this.publisher.lagMs(link) / 1000,
+        this.lag.lagMs(link) / 1000,
       );
       this.metrics.workerApplied.set({ pid: String(link.pid) }, link.applied);
       this.metrics.workerLagRevisions.set(

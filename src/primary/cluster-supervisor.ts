@@ -5,9 +5,9 @@ import { Config } from '../config/config';
 import { CONFIG, LOGGER } from '../config/config.module';
 import { EXIT_CANNOT_LISTEN } from '../config/exit-codes';
 import { encodeMessage, MessageType, WORKER_STDIO } from '../protocol';
-import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
 import { ReplicaSet } from './replica-set';
+import { StrongWriteWaiters } from './strong-write-waiters';
 import { WorkerMessages } from './worker-messages';
 
 // A worker that dies sooner than this after its fork counts as crash-looping.
@@ -31,7 +31,7 @@ export class ClusterSupervisor implements OnApplicationBootstrap {
   constructor(
     private readonly replicas: ReplicaSet,
     private readonly messages: WorkerMessages,
-    private readonly publisher: ChangePublisher,
+    private readonly strongWrites: StrongWriteWaiters,
     private readonly metrics: PrimaryMetrics,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -117,7 +117,7 @@ export class ClusterSupervisor implements OnApplicationBootstrap {
     this.replicas.remove(worker);
     this.listening.delete(worker.id);
     // A dead worker no longer holds back strong writes.
-    this.publisher.releaseReplicated();
+    this.strongWrites.release();
     if (code === EXIT_CANNOT_LISTEN && !this.stopping) {
       this.logger.fatal(
         { port: this.config.port, host: this.config.host },

@@ -4,18 +4,18 @@ import {
   OnApplicationShutdown,
   OnModuleInit,
 } from '@nestjs/common';
-import { mkdirSync, statSync, unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Config } from '../config/config';
 import { CONFIG, LOGGER } from '../config/config.module';
 import {
   AppendLog,
+  createDataDir,
   DataDirLock,
-  listDataDir,
   logPath,
+  newestSnapshotBytes,
   recover,
   RecoveryProgress,
-  syncDir,
+  removeReplacedFiles,
 } from '../persistence';
 import { AuthoritativeStore, Revision } from '../store';
 
@@ -24,7 +24,7 @@ const PROGRESS_INTERVAL_MS = 2000;
 
 /**
  * The primary's side of KV_DATA_DIR: at start-up (before the workers fork) it locks the
- * directory and loads it into the store; then it holds the log that {@link ChangePublisher}
+ * directory and loads it into the store; then it holds the log that {@link ReconcileLoop}
  * appends every batch to, and the bookkeeping {@link LogRewriter} needs. With KV_DATA_DIR unset
  * it does nothing and {@link log} stays undefined.
  */
@@ -61,7 +61,7 @@ export class Durability implements OnModuleInit, OnApplicationShutdown {
     const dir = this.config.dataDir;
     if (dir === undefined) return;
     const started = performance.now();
-    mkdirSync(dir, { recursive: true });
+    createDataDir(dir);
     this.lock = DataDirLock.acquire(dir);
     let reportedAt = started;
     const reportProgress = (progress: RecoveryProgress): void => {
@@ -93,9 +93,7 @@ export class Durability implements OnModuleInit, OnApplicationShutdown {
           'cut a damaged log tail off (a crash mid-write); the writes in it were never acknowledged',
         );
       }
-      const snapshot = listDataDir(dir).snapshots.at(-1);
-      this.snapshotBytes =
-        snapshot === undefined ? 0 : statSync(snapshot.path).size;
+      this.snapshotBytes = newestSnapshotBytes(dir);
       const revision = this.store.revision;
       this.appendLog = new AppendLog(
         logPath(dir, revision + 1),
@@ -137,15 +135,9 @@ export class Durability implements OnModuleInit, OnApplicationShutdown {
 
   /** The snapshot of `revision` is durable: the files it replaces go. */
   snapshotWritten(revision: Revision, bytes: number): void {
-    const dir = this.config.dataDir!;
     this.snapshotBytes = bytes;
     this.olderLogBytes = 0;
-    const files = listDataDir(dir);
-    for (const log of files.logs)
-      if (log.from <= revision) unlinkSync(log.path);
-    for (const snapshot of files.snapshots)
-      if (snapshot.revision < revision) unlinkSync(snapshot.path);
-    syncDir(dir);
+    removeReplacedFiles(this.config.dataDir!, revision);
   }
 
   async onApplicationShutdown(): Promise<void> {

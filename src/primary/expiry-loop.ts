@@ -7,7 +7,7 @@ import {
 import { Config } from '../config/config';
 import { CONFIG } from '../config/config.module';
 import { AuthoritativeStore } from '../store';
-import { ChangePublisher } from './change-publisher';
+import { ReconcileLoop } from './reconcile-loop';
 
 // Keys reaped per pass; more wait for the next turn, so a mass expiry never blocks the loop.
 const REAP_LIMIT = 10_000;
@@ -22,7 +22,7 @@ export class ExpiryLoop implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly store: AuthoritativeStore,
-    private readonly publisher: ChangePublisher,
+    private readonly reconcileLoop: ReconcileLoop,
     @Inject(CONFIG) private readonly config: Config,
   ) {}
 
@@ -38,7 +38,7 @@ export class ExpiryLoop implements OnApplicationBootstrap, OnModuleDestroy {
   private reap(): void {
     const reaped = this.store.reapExpired(REAP_LIMIT);
     if (reaped === 0) return;
-    this.publisher.schedule();
+    this.reconcileLoop.schedule();
     if (reaped === REAP_LIMIT) setImmediate(() => this.reap());
   }
 }

@@ -13,8 +13,8 @@ import {
   writeSnapshot,
 } from '../persistence';
 import { AuthoritativeStore } from '../store';
-import { ChangePublisher } from './change-publisher';
 import { Durability } from './durability';
+import { ReconcileLoop } from './reconcile-loop';
 
 // How often the log's size is compared with the rewrite threshold.
 const CHECK_INTERVAL_MS = 100;
@@ -41,7 +41,7 @@ export class LogRewriter implements OnApplicationBootstrap, OnModuleDestroy {
 
   constructor(
     private readonly store: AuthoritativeStore,
-    private readonly publisher: ChangePublisher,
+    private readonly reconcileLoop: ReconcileLoop,
     private readonly durability: Durability,
     @Inject(CONFIG) private readonly config: Config,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -72,7 +72,7 @@ export class LogRewriter implements OnApplicationBootstrap, OnModuleDestroy {
   private async rewrite(): Promise<void> {
     const log = this.durability.log!;
     const started = performance.now();
-    this.publisher.flush();
+    this.reconcileLoop.flush();
     const revision = this.store.publishedRevision;
     const logBytes = this.durability.logBytes;
     this.durability.rotate(revision + 1);
@@ -83,7 +83,7 @@ export class LogRewriter implements OnApplicationBootstrap, OnModuleDestroy {
         this.store.table,
         {
           clock: Date.now,
-          beforeChunk: () => this.publisher.flush(),
+          beforeChunk: () => this.reconcileLoop.flush(),
           beforeCommit: () => log.sync(),
           cancelled: () => this.cancelled,
         },

@@ -37,6 +37,7 @@ export class PrimaryMetrics {
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
     registers: [this.registry],
   });
+  /** One run of the reconcile loop (`reconcile-loop.ts`) that published a batch. */
   readonly reconcileSeconds = new Histogram({
     name: 'kv_reconcile_duration_seconds',
     help: 'Time to encode and send one batch and its write results.',

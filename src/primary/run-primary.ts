@@ -1,8 +1,7 @@
-import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Config } from '../config/config';
 import { tuneHeapGrowth } from '../config/heap-growth';
-import { ConfigModule, LOGGER } from '../config/config.module';
+import { LOGGER } from '../config/config.module';
 import { AuthoritativeStore } from '../store';
 import { ClusterSupervisor } from './cluster-supervisor';
 import { PrimaryModule } from './primary.module';
@@ -14,14 +13,10 @@ import type { Logger } from 'pino';
  */
 export async function runPrimary(config: Config): Promise<void> {
   tuneHeapGrowth();
-  @Module({
-    imports: [ConfigModule.register(config, 'primary'), PrimaryModule],
-  })
-  class PrimaryRootModule {}
-
-  const app = await NestFactory.createApplicationContext(PrimaryRootModule, {
-    logger: false,
-  });
+  const app = await NestFactory.createApplicationContext(
+    PrimaryModule.forRoot(config),
+    { logger: false },
+  );
   const logger = app.get<Logger>(LOGGER);
   const store = app.get(AuthoritativeStore);
   let stopping = false;

@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import { LOGGER } from '../config/config.module';
 import { encodeMessage, MessageType } from '../protocol';
 import { AuthoritativeStore, ShardImage } from '../store';
-import { ChangePublisher } from './change-publisher';
 import { PrimaryMetrics } from './primary-metrics';
+import { ReconcileLoop } from './reconcile-loop';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 
 // A chunk closes after the shard that takes it past this many entries or bytes, so building
@@ -30,7 +30,7 @@ export class SnapshotStreamer {
   constructor(
     private readonly store: AuthoritativeStore,
     private readonly replicas: ReplicaSet,
-    private readonly publisher: ChangePublisher,
+    private readonly reconcileLoop: ReconcileLoop,
     private readonly metrics: PrimaryMetrics,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -38,7 +38,7 @@ export class SnapshotStreamer {
   /** Starts streaming to `link`; returns at once, the transfer goes on over later turns. */
   start(link: ReplicaLink): void {
     link.live = false;
-    this.publisher.flush();
+    this.reconcileLoop.flush();
     const revision = this.store.publishedRevision;
     const started = performance.now();
     const entries = this.store.table.entries;
@@ -61,7 +61,7 @@ export class SnapshotStreamer {
     const step = (): void => {
       if (finished || !link.channel.open) return;
       while (inFlight < CHUNKS_IN_FLIGHT && shard < entries.shardCount) {
-        this.publisher.flush();
+        this.reconcileLoop.flush();
         const now = Date.now();
         const shards: ShardImage[] = [];
         let entriesInChunk = 0;
@@ -90,7 +90,7 @@ export class SnapshotStreamer {
       }
       if (shard < entries.shardCount || inFlight > 0) return;
       finished = true;
-      this.publisher.flush();
+      this.reconcileLoop.flush();
       this.replicas.send(
         link,
         encodeMessage({ type: MessageType.SnapshotEnd }),

@@ -17,11 +17,12 @@ import {
   TxnStatus,
   WriteStatus,
 } from '../store';
-import { ChangePublisher } from './change-publisher';
 import { ClusterQueries } from './cluster-queries';
 import { PrimaryMetrics } from './primary-metrics';
+import { ReconcileLoop } from './reconcile-loop';
 import { ReplicaLink, ReplicaSet } from './replica-set';
 import { SnapshotStreamer } from './snapshot-streamer';
+import { StrongWriteWaiters } from './strong-write-waiters';
 import { WatchHistory } from './watch-history';
 
 const OUTCOME_LABELS: Record<WriteStatus, string> = {
@@ -41,7 +42,8 @@ export class WorkerMessages {
   constructor(
     private readonly store: AuthoritativeStore,
     private readonly replicas: ReplicaSet,
-    private readonly publisher: ChangePublisher,
+    private readonly reconcileLoop: ReconcileLoop,
+    private readonly strongWrites: StrongWriteWaiters,
     private readonly snapshots: SnapshotStreamer,
     private readonly queries: ClusterQueries,
     private readonly watchHistory: WatchHistory,
@@ -101,7 +103,8 @@ export class WorkerMessages {
             'worker replica is live',
           );
         }
-        this.publisher.onApplied(link, message.revision);
+        if (message.revision > link.applied) link.applied = message.revision;
+        this.strongWrites.release();
         return;
       case MessageType.Query:
         this.queries.answer(link, message.id, message.kind);
@@ -147,8 +150,8 @@ export class WorkerMessages {
       revision: outcome.revision,
     };
     if (request.strong && outcome.status === WriteStatus.Ok)
-      this.publisher.replyWhenReplicated(link, result);
-    else this.publisher.reply(link, result);
+      this.reconcileLoop.replyWhenReplicated(link, result);
+    else this.reconcileLoop.reply(link, result);
   }
 
   private transact(link: ReplicaLink, txn: Txn): void {
@@ -160,7 +163,7 @@ export class WorkerMessages {
       });
     const result = { type: MessageType.TxnResult, id: txn.id, ...outcome };
     if (txn.strong && outcome.status === TxnStatus.Committed)
-      this.publisher.replyWhenReplicated(link, result);
-    else this.publisher.replyTxn(link, result);
+      this.reconcileLoop.replyWhenReplicated(link, result);
+    else this.reconcileLoop.replyTxn(link, result);
   }
 }

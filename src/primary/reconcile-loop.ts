@@ -1,38 +1,31 @@
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { Config } from '../config/config';
 import { CONFIG } from '../config/config.module';
 import {
   encodeMessage,
   MessageType,
-  ReplyStatus,
   TxnResult,
   WriteResult,
 } from '../protocol';
 import { encodeBatchFrame } from '../persistence';
-import { AuthoritativeStore, ChangeBatch, Revision, batchEnd } from '../store';
+import { AuthoritativeStore, ChangeBatch, batchEnd } from '../store';
 import { Durability } from './durability';
 import { PrimaryMetrics } from './primary-metrics';
+import { ReplicaLag } from './replica-lag';
 import { ReplicaLink, ReplicaSet } from './replica-set';
+import { StrongWriteWaiters } from './strong-write-waiters';
 import { WatchHistory } from './watch-history';
-
-interface StrongWaiter {
-  readonly link: ReplicaLink;
-  /** A write's result, or a transaction's whole answer. */
-  readonly result: WriteResult | TxnResult;
-  readonly deadline: number;
-}
-
-// How many recent batches are remembered for lag in milliseconds.
-const PUBLISH_HISTORY = 1024;
 
 /**
  * The reconcile loop: takes what the store committed, keeps it in the watch history, sends it
- * to every worker as one batch, and only then answers the writes it holds. A worker therefore applies a write before it
- * hears that the write was acknowledged, and serves its own acknowledged writes at once.
+ * to every worker as one batch, and only then answers the writes it holds. A worker therefore
+ * applies a write before it hears that the write was acknowledged, and serves its own
+ * acknowledged writes at once. A transaction is answered the same way, with a TxnResult message
+ * of its own after the batch.
  *
- * Strong writes are answered when every live replica reports the write applied, or with
- * Unconfirmed once `strongWriteTimeoutMs` has passed. Transactions are answered the same way,
- * each with a TxnResult message of its own after the batch.
+ * Strong writes and strong transactions wait instead in {@link StrongWriteWaiters} until every
+ * live replica has applied them. After each batch, {@link ReplicaLag} recycles the replicas
+ * that fell too far behind.
  *
  * With KV_DATA_DIR set, each batch is appended to the log before it goes anywhere; the log
  * writes it off the event loop. The batch and the answers wait until it is written (a crash of
@@ -42,32 +35,21 @@ const PUBLISH_HISTORY = 1024;
  * is taken from the store.
  */
 @Injectable()
-export class ChangePublisher implements OnModuleDestroy {
+export class ReconcileLoop {
   private scheduled = false;
   private replies = new Map<ReplicaLink, WriteResult[]>();
   private txnReplies = new Map<ReplicaLink, TxnResult[]>();
-  private waiters: StrongWaiter[] = [];
-  private readonly published: { end: Revision; at: number }[] = [];
-  private readonly strongTimer: NodeJS.Timeout;
 
   constructor(
     private readonly store: AuthoritativeStore,
     private readonly replicas: ReplicaSet,
+    private readonly lag: ReplicaLag,
+    private readonly strongWrites: StrongWriteWaiters,
     private readonly metrics: PrimaryMetrics,
     private readonly durability: Durability,
     private readonly watchHistory: WatchHistory,
     @Inject(CONFIG) private readonly config: Config,
-  ) {
-    this.strongTimer = setInterval(
-      () => this.expireWaiters(),
-      Math.max(1, Math.min(100, config.strongWriteTimeoutMs / 4)),
-    );
-    this.strongTimer.unref();
-  }
-
-  onModuleDestroy(): void {
-    clearInterval(this.strongTimer);
-  }
+  ) {}
 
   /** Answers `result` to `link` right after the next batch goes out. */
   reply(link: ReplicaLink, result: WriteResult): void {
@@ -93,11 +75,7 @@ export class ChangePublisher implements OnModuleDestroy {
     link: ReplicaLink,
     result: WriteResult | TxnResult,
   ): void {
-    this.waiters.push({
-      link,
-      result,
-      deadline: performance.now() + this.config.strongWriteTimeoutMs,
-    });
+    this.strongWrites.add(link, result);
     this.schedule();
   }
 
@@ -126,7 +104,7 @@ export class ChangePublisher implements OnModuleDestroy {
     const batch = this.store.takeBatch();
     let batchBytes: Buffer | undefined;
     // A strong write waits on every replica: then none of them is a bystander.
-    const ack = this.waiters.length > 0;
+    const ack = this.strongWrites.waiting;
     if (batch !== undefined) {
       log?.append(encodeBatchFrame(batch));
       this.watchHistory.record(batch);
@@ -137,8 +115,7 @@ export class ChangePublisher implements OnModuleDestroy {
         ack,
         changes: batch.changes,
       });
-      this.published.push({ end: batchEnd(batch), at: performance.now() });
-      if (this.published.length > PUBLISH_HISTORY) this.published.shift();
+      this.lag.recordPublished(batchEnd(batch));
       this.metrics.batchChanges.observe(batch.changes.length);
     }
     if (
@@ -186,87 +163,11 @@ export class ChangePublisher implements OnModuleDestroy {
       this.replicas.send(link, parts);
     }
     if (batch !== undefined) {
-      this.recycleLaggards();
+      this.lag.recycleLaggards();
       this.metrics.reconcileSeconds.observe(
         (performance.now() - started) / 1000,
       );
     }
-    this.releaseReplicated();
+    this.strongWrites.release();
   }
-
-  /** Records that `link` applied everything up to `revision`. */
-  onApplied(link: ReplicaLink, revision: Revision): void {
-    if (revision > link.applied) link.applied = revision;
-    this.releaseReplicated();
-  }
-
-  /** Milliseconds since the first batch `link` has not applied was published; 0 when caught up. */
-  lagMs(link: ReplicaLink): number {
-    if (link.applied >= this.store.publishedRevision) return 0;
-    const first = this.published.find((p) => p.end > link.applied);
-    return first === undefined ? 0 : performance.now() - first.at;
-  }
-
-  /** Answers the strong writes that every live replica has now applied. */
-  releaseReplicated(): void {
-    if (this.waiters.length === 0) return;
-    const min = this.replicas.minLiveApplied() ?? Infinity;
-    let released = 0;
-    while (
-      released < this.waiters.length &&
-      this.waiters[released]!.result.revision <= min
-    )
-      released++;
-    if (released === 0) return;
-    this.answerWaiters(this.waiters.splice(0, released), false);
-  }
-
-  private recycleLaggards(): void {
-    const floor = this.store.publishedRevision - this.config.maxReplicaLag;
-    for (const link of this.replicas.all()) {
-      if (link.live && link.applied < floor) {
-        this.replicas.recycle(
-          link,
-          'replica lag over KV_MAX_REPLICA_LAG revisions',
-        );
-      }
-    }
-  }
-
-  private expireWaiters(): void {
-    if (this.waiters.length === 0) return;
-    const now = performance.now();
-    const expired = this.waiters.filter((w) => w.deadline <= now);
-    if (expired.length === 0) return;
-    this.waiters = this.waiters.filter((w) => w.deadline > now);
-    this.answerWaiters(expired, true);
-  }
-
-  private answerWaiters(waiters: StrongWaiter[], timedOut: boolean): void {
-    const byLink = new Map<ReplicaLink, WriteResult[]>();
-    for (const { link, result } of waiters) {
-      const answer = timedOut
-        ? { ...result, status: ReplyStatus.Unconfirmed }
-        : result;
-      if (isTxnResult(answer)) {
-        this.replicas.send(link, encodeMessage(answer));
-        continue;
-      }
-      const list = byLink.get(link);
-      if (list === undefined) byLink.set(link, [answer]);
-      else list.push(answer);
-    }
-    for (const [link, results] of byLink) this.sendResults(link, results);
-  }
-
-  private sendResults(link: ReplicaLink, results: WriteResult[]): void {
-    this.replicas.send(
-      link,
-      encodeMessage({ type: MessageType.WriteResults, results }),
-    );
-  }
-}
-
-function isTxnResult(result: WriteResult | TxnResult): result is TxnResult {
-  return 'type' in result;
 }
