@@ -1,6 +1,6 @@
 import { Errors, HttpError } from './http-errors';
 import { readCursor } from './list-cursor';
-import { Consistency, decodeQueryComponent } from './request-parsing';
+import { Consistency, readQueryParameters } from './request-parsing';
 
 /** Keys per page when `limit` is absent. */
 export const DEFAULT_LIST_LIMIT = 100;
@@ -35,25 +35,9 @@ export function parseListQuery(
   url: string,
   maxKeyBytes: number,
 ): ListQuery | HttpError {
-  const given = new Map<string, string>();
-  const start = url.indexOf('?');
-  if (start >= 0) {
-    for (const pair of url.slice(start + 1).split('&')) {
-      if (pair === '') continue;
-      const equals = pair.indexOf('=');
-      const name = decodeQueryComponent(
-        equals < 0 ? pair : pair.slice(0, equals),
-      );
-      if (name === undefined) return Errors.badUrl;
-      if (!KNOWN.has(name)) continue;
-      const value = decodeQueryComponent(
-        equals < 0 ? '' : pair.slice(equals + 1),
-      );
-      if (value === undefined) return Errors.badUrl;
-      if (given.has(name)) return twice(name);
-      given.set(name, value);
-    }
-  }
+  const given = readQueryParameters(url, KNOWN, false);
+  if (!(given instanceof Map))
+    return given.fault === 'repeated' ? twice(given.name) : Errors.badUrl;
 
   const prefix = given.get('prefix') ?? '';
   if (

@@ -8,6 +8,7 @@ import {
   parsePrecondition,
   parseQueryTtl,
   parseTtl,
+  readQueryParameters,
 } from './request-parsing';
 
 describe('request parsing', () => {
@@ -137,6 +138,45 @@ describe('request parsing', () => {
       expect(noneMatchHits('"1", "3"', 3)).toBe(true);
       expect(noneMatchHits('"4"', 3)).toBe(false);
       expect(noneMatchHits('*', 3)).toBe(true);
+    });
+  });
+
+  describe('readQueryParameters', () => {
+    const known = new Set(['prefix', 'limit']);
+
+    it('decodes the known parameters as a key is decoded and skips the others', () => {
+      expect(
+        readQueryParameters('/_/keys?prefix=a%2Fb+c&x=1&&limit', known, false),
+      ).toEqual(
+        new Map([
+          ['prefix', 'a/b+c'],
+          ['limit', ''],
+        ]),
+      );
+      expect(readQueryParameters('/_/keys', known, true)).toEqual(new Map());
+    });
+
+    it('names a known parameter given twice', () => {
+      expect(
+        readQueryParameters('/?limit=1&prefix=a&limit=2', known, false),
+      ).toEqual({ fault: 'repeated', name: 'limit' });
+      expect(readQueryParameters('/?x=1&x=2', known, true)).toEqual(new Map());
+    });
+
+    it('refuses a bad escape in a name, and in a value it reads', () => {
+      expect(readQueryParameters('/?%ZZ=1', known, false)).toEqual({
+        fault: 'bad_escape',
+      });
+      expect(readQueryParameters('/?prefix=%E0%A4', known, false)).toEqual({
+        fault: 'bad_escape',
+      });
+    });
+
+    it('checks the values of unknown names only when asked to', () => {
+      expect(readQueryParameters('/?x=%ZZ', known, false)).toEqual(new Map());
+      expect(readQueryParameters('/?x=%ZZ', known, true)).toEqual({
+        fault: 'bad_escape',
+      });
     });
   });
 });

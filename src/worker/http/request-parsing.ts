@@ -115,3 +115,43 @@ export function decodeQueryComponent(text: string): string | undefined {
     return undefined;
   }
 }
+
+/** What {@link readQueryParameters} found wrong with a query. */
+export type QueryFault =
+  | { readonly fault: 'bad_escape' }
+  | { readonly fault: 'repeated'; readonly name: string };
+
+/**
+ * The parameters of the request target `url` whose names are in `known`, percent-decoded by
+ * {@link decodeQueryComponent}. Other names are skipped; with `checkEveryValue`, their values
+ * must still decode (a watch answers `bad_url` for any bad escape in its query), and without
+ * it only the known values are decoded. A known name given twice is a fault: each route
+ * answers it with a code of its own.
+ */
+export function readQueryParameters(
+  url: string,
+  known: ReadonlySet<string>,
+  checkEveryValue: boolean,
+): Map<string, string> | QueryFault {
+  const given = new Map<string, string>();
+  const start = url.indexOf('?');
+  if (start < 0) return given;
+  for (const pair of url.slice(start + 1).split('&')) {
+    if (pair === '') continue;
+    const equals = pair.indexOf('=');
+    const name = decodeQueryComponent(
+      equals < 0 ? pair : pair.slice(0, equals),
+    );
+    if (name === undefined) return { fault: 'bad_escape' };
+    const isKnown = known.has(name);
+    if (!isKnown && !checkEveryValue) continue;
+    const value = decodeQueryComponent(
+      equals < 0 ? '' : pair.slice(equals + 1),
+    );
+    if (value === undefined) return { fault: 'bad_escape' };
+    if (!isKnown) continue;
+    if (given.has(name)) return { fault: 'repeated', name };
+    given.set(name, value);
+  }
+  return given;
+}

@@ -1,6 +1,6 @@
 import type { Revision } from '../../store';
 import { Errors, HttpError } from './http-errors';
-import { decodeQueryComponent } from './request-parsing';
+import { readQueryParameters } from './request-parsing';
 
 /** What a `GET /_/watch` asks for. */
 export interface WatchQuery {
@@ -26,24 +26,11 @@ export function parseWatchQuery(
   lastEventId: string | undefined,
   maxKeyBytes: number,
 ): WatchQuery | HttpError {
-  const query = new Map<string, string>();
-  const start = url.indexOf('?');
-  if (start >= 0) {
-    for (const pair of url.slice(start + 1).split('&')) {
-      if (pair === '') continue;
-      const equals = pair.indexOf('=');
-      const name = decodeQueryComponent(
-        equals < 0 ? pair : pair.slice(0, equals),
-      );
-      const value = decodeQueryComponent(
-        equals < 0 ? '' : pair.slice(equals + 1),
-      );
-      if (name === undefined || value === undefined) return Errors.badUrl;
-      if (!PARAMETERS.has(name)) continue;
-      if (query.has(name)) return Errors.repeatedParameter(name);
-      query.set(name, value);
-    }
-  }
+  const query = readQueryParameters(url, PARAMETERS, true);
+  if (!(query instanceof Map))
+    return query.fault === 'repeated'
+      ? Errors.repeatedParameter(query.name)
+      : Errors.badUrl;
   const prefix = query.get('prefix') ?? '';
   // A prefix is held to a key's limit, with the same answer: a longer one could match no key.
   if (Buffer.byteLength(prefix, 'utf8') > maxKeyBytes)
