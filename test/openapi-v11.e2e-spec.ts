@@ -41,7 +41,7 @@ function notProducedHere(
   if (status === '503' && operationId === 'watch')
     return 'only while a worker stops';
   if (status === '503')
-    return 'needs the primary gone, stopping or saturated (faults.e2e-spec.ts)';
+    return 'needs the primary gone, stopping or saturated (test/faults/)';
   return undefined;
 }
 

@@ -41,7 +41,7 @@ function notProducedHere(
   if (status === '503' && operationId === 'health')
     return 'only while a replica loads or a worker stops (lifecycle.e2e-spec.ts)';
   if (status === '503')
-    return 'needs the primary gone, stopping or saturated, or a stalled replica (faults.e2e-spec.ts)';
+    return 'needs the primary gone, stopping or saturated, or a stalled replica (test/faults/)';
   return undefined;
 }
 

@@ -10,13 +10,19 @@ import {
   request,
   RequestOptions,
   Stats,
+  stopAllClusters,
   waitFor,
 } from './cluster';
 
 /**
- * Helpers for the fault suite (test/faults.e2e-spec.ts): signals with a safety net for stopped
- * processes, keep-alive connections pinned to one worker, raw-socket exchanges, slow clients,
- * and small statistics. Everything talks to 127.0.0.1 only.
+ * Helpers for the fault suite (test/faults/, one file per scenario, each with its own cluster):
+ * signals with a safety net for stopped processes, keep-alive connections pinned to one worker,
+ * raw-socket exchanges, slow clients, small statistics, and checks that acknowledged writes
+ * hold. Everything talks to 127.0.0.1 only.
+ *
+ * A write counts as acknowledged only when it was answered 200; one whose connection died may or
+ * may not have been applied and is never counted as lost. Each scenario prints one summary line
+ * ("[faults] ...") with what was acknowledged, what was lost (always 0) and what was compared.
  */
 
 const HOST = '127.0.0.1';
@@ -58,6 +64,17 @@ export function releaseStopped(): void {
 }
 
 process.once('exit', releaseStopped);
+
+/**
+ * The safety net of a scenario file: after all its tests, whatever failed, no process stays
+ * stopped and no cluster keeps running into the next file.
+ */
+export function afterAllScenarios(): void {
+  afterAll(async () => {
+    releaseStopped();
+    await stopAllClusters();
+  });
+}
 
 /** The process state letter from /proc (R, S, T for stopped, Z...), or undefined when gone. */
 export function processState(pid: number): string | undefined {
@@ -698,6 +715,110 @@ export async function waitForWorkers(
     );
   });
   return last!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking acknowledged writes
+
+/** Reads `/${key}` and checks it holds exactly `value` at `revision`; returns a problem or undefined. */
+export function mismatch(
+  response: HttpResponse,
+  value: string,
+  revision: number,
+): string | undefined {
+  if (response.status !== 200) return `status ${response.status}`;
+  if (response.body !== value) return `body ${response.body}`;
+  if (etagRevision(response) !== revision)
+    return `etag ${String(response.headers.etag)} instead of "${revision}"`;
+  return undefined;
+}
+
+/** Acknowledged writes by key: the value and revision each was answered with. */
+export type Acked = Map<string, { value: string; revision: number }>;
+
+/** {@link mismatch} for a response read off a raw socket. */
+export function rawMismatch(
+  response: RawResponse,
+  value: string,
+  revision: number,
+): string | undefined {
+  if (response.status !== 200) return `status ${response.status}`;
+  if (response.body !== value) return `body ${response.body}`;
+  if (response.headers.etag !== `"${revision}"`)
+    return `etag ${response.headers.etag} instead of "${revision}"`;
+  return undefined;
+}
+
+/**
+ * Reads every acknowledged key strongly (from the primary), then eventually from each worker in
+ * `pids` on a connection pinned to it; returns what did not hold exactly the acknowledged value
+ * and revision.
+ */
+export async function verifyEverywhere(
+  kv: KvCluster,
+  acked: Acked,
+  pids: readonly number[],
+): Promise<{ lost: string[]; strongReads: number; eventualReads: number }> {
+  const entries = [...acked];
+  const paths = entries.map(([key]) => `/${encodeURIComponent(key)}`);
+  const lost: string[] = [];
+  const strong = await pipelinedParallel(
+    kv.port,
+    paths.map((path) => rawRequest('GET', `${path}?consistency=strong`)),
+    4,
+  );
+  for (const [i, response] of strong.entries()) {
+    const [key, { value, revision }] = entries[i]!;
+    const problem = rawMismatch(response, value, revision);
+    if (problem !== undefined) lost.push(`strong ${key}: ${problem}`);
+  }
+  for (const pid of pids) {
+    const connection = await pinPipelined(kv, pid);
+    try {
+      const eventual = await connection.send(
+        paths.map((path) => rawRequest('GET', path)),
+      );
+      for (const [i, response] of eventual.entries()) {
+        const [key, { value, revision }] = entries[i]!;
+        const problem = rawMismatch(response, value, revision);
+        if (problem !== undefined)
+          lost.push(`worker ${pid} ${key}: ${problem}`);
+      }
+    } finally {
+      connection.close();
+    }
+  }
+  return {
+    lost,
+    strongReads: entries.length,
+    eventualReads: entries.length * pids.length,
+  };
+}
+
+/** Closes every connection (a `finally` for pinned connections). */
+export function closeAll(connections: Iterable<KeepAliveConnection>): void {
+  for (const connection of connections) connection.close();
+}
+
+/** The pino lines of the cluster's output that carry `msg`. */
+export function logLines(
+  kv: KvCluster,
+  msg: string,
+): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  for (const line of kv.logs().split('\n')) {
+    if (!line.includes(msg)) continue;
+    try {
+      const parsed = JSON.parse(line.replace(/^\[stderr\] /, '')) as Record<
+        string,
+        unknown
+      >;
+      if (parsed.msg === msg) lines.push(parsed);
+    } catch {
+      // Not a JSON line.
+    }
+  }
+  return lines;
 }
 
 export { delay };
