@@ -1,3 +1,4 @@
+import { prng } from '../../src/store/seeded-random.spec-support';
 import { HttpResponse, KvCluster, waitFor } from '../support/cluster';
 import { expectAck } from '../support/expectations';
 import {
@@ -9,7 +10,6 @@ import {
   pipelinedParallel,
   rawRequest,
   releaseStopped,
-  seededRandom,
   signal,
   summary,
   waitForWorkers,
@@ -139,7 +139,7 @@ describe('snapshot race: a replacement bootstraps 50k keys while writes go on', 
       // Reads while the writers go on: fresh connections (round-robin: half reach the
       // replacement) and one keep-alive connection pinned to the replacement.
       const reader = await pinConnection(kv, (pid) => pid === replacement);
-      const random = seededRandom(7);
+      const random = prng(7);
       const readUntil = Date.now() + 3_000;
       const check = (
         i: number,

@@ -1,3 +1,4 @@
+import { prng } from '../../src/store/seeded-random.spec-support';
 import {
   HttpResponse,
   isAlive,
@@ -14,7 +15,6 @@ import {
   mismatch,
   quickStats,
   releaseStopped,
-  seededRandom,
   signal,
   summary,
   verifyEverywhere,
@@ -106,7 +106,7 @@ describe('worker death: one worker SIGKILLed every 2 s under write load (3 worke
 
     const killed: number[] = [];
     let skipped = 0;
-    const random = seededRandom(0x5eed);
+    const random = prng(0x5eed);
     const killer = async (): Promise<void> => {
       const started = Date.now();
       for (let tick = 1; killed.length < KILLS; tick++) {

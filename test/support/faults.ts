@@ -663,18 +663,6 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank]!;
 }
 
-/** A small deterministic PRNG (mulberry32), so fault schedules repeat run to run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The integer inside an ETag header `"<n>"`, or NaN. */
 export function etagRevision(response: HttpResponse): number {
   const match = /^"(\d+)"$/.exec(String(response.headers.etag ?? ''));
