@@ -1,16 +1,15 @@
 import { request as httpRequest } from 'node:http';
 import { SseEvent, SseParser } from '../src/client/sse';
-import {
-  HttpResponse,
-  KvCluster,
-  stopAllClusters,
-  waitFor,
-} from './support/cluster';
+import { HttpResponse, KvCluster, waitFor } from './support/cluster';
 import {
   Conformance,
+  LONG_TTL,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
   Method,
   OpenApiDocument,
   rawExchange,
+  startConformanceCluster,
 } from './support/openapi';
 
 /**
@@ -19,15 +18,10 @@ import {
  * for v1; the route table is checked there, for every operation.
  */
 
-afterAll(() => stopAllClusters());
-
 const TOKEN = 'conformance-v11';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-const MAX_KEY_BYTES = 32;
-const MAX_VALUE_BYTES = 256;
 const MAX_KEYS = 60;
 const WATCH_HISTORY = 100;
-const LONG_TTL = 600_000;
 
 const document = new OpenApiDocument();
 const conformance = new Conformance(document);
@@ -118,18 +112,8 @@ describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV
   let kv: KvCluster;
 
   beforeAll(async () => {
-    kv = await KvCluster.start({
-      workers: 2,
-      env: {
-        KV_AUTH_TOKEN: TOKEN,
-        KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES),
-        KV_MAX_VALUE_BYTES: String(MAX_VALUE_BYTES),
-        KV_MAX_KEYS: String(MAX_KEYS),
-        KV_WATCH_HISTORY: String(WATCH_HISTORY),
-        KV_HEADERS_TIMEOUT_MS: '1000',
-        KV_REQUEST_TIMEOUT_MS: '2000',
-        LOG_LEVEL: 'debug',
-      },
+    kv = await startConformanceCluster(TOKEN, MAX_KEYS, {
+      KV_WATCH_HISTORY: String(WATCH_HISTORY),
     });
   }, 40_000);
 

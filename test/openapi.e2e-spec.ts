@@ -1,15 +1,14 @@
 import openApiJson from '../src/worker/openapi.json';
-import {
-  HttpResponse,
-  KvCluster,
-  stopAllClusters,
-  waitFor,
-} from './support/cluster';
+import { HttpResponse, KvCluster, waitFor } from './support/cluster';
 import {
   Conformance,
+  LONG_TTL,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
   Method,
   OpenApiDocument,
   rawExchange,
+  startConformanceCluster,
 } from './support/openapi';
 
 /**
@@ -19,14 +18,9 @@ import {
  * operations (`x-since: "1.1"`) are checked by openapi-v11.e2e-spec.ts.
  */
 
-afterAll(() => stopAllClusters());
-
 const TOKEN = 'conformance-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-const MAX_KEY_BYTES = 32;
-const MAX_VALUE_BYTES = 256;
 const MAX_KEYS = 40;
-const LONG_TTL = 600_000;
 
 const document = new OpenApiDocument();
 const conformance = new Conformance(document);
@@ -202,18 +196,7 @@ describe(`real answers (KV_AUTH_TOKEN set, ${MAX_KEY_BYTES}-byte keys, ${MAX_VAL
   let kv: KvCluster;
 
   beforeAll(async () => {
-    kv = await KvCluster.start({
-      workers: 2,
-      env: {
-        KV_AUTH_TOKEN: TOKEN,
-        KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES),
-        KV_MAX_VALUE_BYTES: String(MAX_VALUE_BYTES),
-        KV_MAX_KEYS: String(MAX_KEYS),
-        KV_HEADERS_TIMEOUT_MS: '1000',
-        KV_REQUEST_TIMEOUT_MS: '2000',
-        LOG_LEVEL: 'debug',
-      },
-    });
+    kv = await startConformanceCluster(TOKEN, MAX_KEYS);
   }, 40_000);
 
   afterAll(() => kv?.shutdown());

@@ -1,25 +1,13 @@
 import { KvCluster } from '../support/cluster';
+import { expectAck, expectError, expectValue } from '../support/expectations';
 import {
-  expectAck,
-  expectError,
-  expectValue,
-  JSON_TYPE,
-} from '../support/expectations';
-import {
-  afterAllScenarios,
   bearer,
   KeepAliveConnection,
+  PUT_JSON,
   summary,
 } from '../support/faults';
 
-/**
- * KV_AUTH_TOKEN: which routes the bearer token guards. See test/support/faults.ts for what counts
- * as acknowledged and as lost.
- */
-
-afterAllScenarios();
-
-const PUT_JSON = JSON_TYPE;
+/** KV_AUTH_TOKEN: which routes the bearer token guards. */
 
 describe('KV_AUTH_TOKEN set', () => {
   const TOKEN = 'faults-secret-token';

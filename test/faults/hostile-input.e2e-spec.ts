@@ -1,12 +1,6 @@
 import { isAlive, KvCluster, waitFor } from '../support/cluster';
+import { expectAck, expectError, expectValue } from '../support/expectations';
 import {
-  expectAck,
-  expectError,
-  expectValue,
-  JSON_TYPE,
-} from '../support/expectations';
-import {
-  afterAllScenarios,
   closeAll,
   delay,
   logLines,
@@ -14,19 +8,13 @@ import {
   parseResponses,
   percentile,
   pinOnePerWorker,
+  PUT_JSON,
   rawExchange,
   socketCount,
   summary,
 } from '../support/faults';
 
-/**
- * Hostile input: bad encodings, request smuggling, oversized and slow requests. See test/support/faults.ts for what counts
- * as acknowledged and as lost.
- */
-
-afterAllScenarios();
-
-const PUT_JSON = JSON_TYPE;
+/** Hostile input: bad encodings, request smuggling, oversized and slow requests. */
 
 describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)', () => {
   let kv: KvCluster;

@@ -1,13 +1,8 @@
 import { KvCluster } from '../support/cluster';
 import { expectAck, expectError, expectValue } from '../support/expectations';
-import { afterAllScenarios, summary } from '../support/faults';
+import { summary } from '../support/faults';
 
-/**
- * KV_MAX_KEYS: the key limit under concurrent creates. See test/support/faults.ts for what counts
- * as acknowledged and as lost.
- */
-
-afterAllScenarios();
+/** KV_MAX_KEYS: the key limit under concurrent creates. */
 
 describe('KV_MAX_KEYS=5', () => {
   let kv: KvCluster;

@@ -5,7 +5,6 @@ import {
   getSequentially,
 } from '../support/expectations';
 import {
-  afterAllScenarios,
   closeAll,
   etagRevision,
   KeepAliveConnection,
@@ -15,12 +14,7 @@ import {
   summary,
 } from '../support/faults';
 
-/**
- * Read monotonicity on one connection, and contended writes to one key. See test/support/faults.ts for what counts
- * as acknowledged and as lost.
- */
-
-afterAllScenarios();
+/** Read monotonicity on one connection, and contended writes to one key. */
 
 describe('read ordering and contended writes (2 workers)', () => {
   let kv: KvCluster;

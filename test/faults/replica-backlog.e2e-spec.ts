@@ -1,13 +1,10 @@
 import { KvCluster } from '../support/cluster';
-import { afterAllScenarios, logLines } from '../support/faults';
+import { logLines } from '../support/faults';
 
 /**
  * KV_MAX_REPLICA_BACKLOG_BYTES at its minimum recycles no healthy worker for one write of the
- * largest value. See test/support/faults.ts for what counts
- * as acknowledged and as lost.
+ * largest value.
  */
-
-afterAllScenarios();
 
 describe('KV_MAX_REPLICA_BACKLOG_BYTES=1048576 (its minimum) with healthy workers', () => {
   let kv: KvCluster;

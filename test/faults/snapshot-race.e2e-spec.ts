@@ -2,7 +2,6 @@ import { prng } from '../../src/store/seeded-random.spec-support';
 import { HttpResponse, KvCluster, waitFor } from '../support/cluster';
 import { expectAck } from '../support/expectations';
 import {
-  afterAllScenarios,
   KeepAliveConnection,
   logLines,
   mismatch,
@@ -15,12 +14,7 @@ import {
   waitForWorkers,
 } from '../support/faults';
 
-/**
- * A replacement worker bootstraps a large snapshot while writes go on. See test/support/faults.ts for what counts
- * as acknowledged and as lost.
- */
-
-afterAllScenarios();
+/** A replacement worker bootstraps a large snapshot while writes go on. */
 
 describe('snapshot race: a replacement bootstraps 50k keys while writes go on', () => {
   let kv: KvCluster;

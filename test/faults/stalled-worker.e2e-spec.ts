@@ -1,18 +1,13 @@
 import { HttpResponse, isAlive, KvCluster, waitFor } from '../support/cluster';
-import {
-  expectAck,
-  expectError,
-  expectValue,
-  JSON_TYPE,
-} from '../support/expectations';
+import { expectAck, expectError, expectValue } from '../support/expectations';
 import {
   Acked,
-  afterAllScenarios,
   closeAll,
   forgetStopped,
   logLines,
   pinConnection,
   processState,
+  PUT_JSON,
   quickStats,
   releaseStopped,
   stopProcess,
@@ -23,13 +18,8 @@ import {
 
 /**
  * A SIGSTOPped worker: strong writes stop waiting for it, and the primary recycles it once it lags
- * KV_MAX_REPLICA_LAG or its backlog passes KV_MAX_REPLICA_BACKLOG_BYTES. See test/support/faults.ts for what counts
- * as acknowledged and as lost.
+ * KV_MAX_REPLICA_LAG or its backlog passes KV_MAX_REPLICA_BACKLOG_BYTES.
  */
-
-afterAllScenarios();
-
-const PUT_JSON = JSON_TYPE;
 
 describe('a stalled (SIGSTOPped) worker', () => {
   let kv: KvCluster;

@@ -5,14 +5,14 @@ import {
   KvCluster,
   WorkerStats,
 } from '../support/cluster';
-import { expectAck, getSequentially, JSON_TYPE } from '../support/expectations';
+import { expectAck, getSequentially } from '../support/expectations';
 import {
   Acked,
-  afterAllScenarios,
   delay,
   KeepAliveConnection,
   logLines,
   mismatch,
+  PUT_JSON,
   quickStats,
   releaseStopped,
   signal,
@@ -22,13 +22,8 @@ import {
 
 /**
  * Workers SIGKILLed under write load: no acknowledged write is lost and the survivors keep
- * serving. See test/support/faults.ts for what counts
- * as acknowledged and as lost.
+ * serving.
  */
-
-afterAllScenarios();
-
-const PUT_JSON = JSON_TYPE;
 
 describe('worker death: one worker SIGKILLed every 2 s under write load (3 workers), 6 times', () => {
   let kv: KvCluster;

@@ -1,8 +1,10 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { connect, Socket } from 'node:net';
 import {
+  bodyBytes,
   delay,
+  HOST,
   HttpResponse,
   json,
   KvCluster,
@@ -10,9 +12,11 @@ import {
   request,
   RequestOptions,
   Stats,
-  stopAllClusters,
   waitFor,
 } from './cluster';
+import { JSON_TYPE } from './expectations';
+
+export { processState } from './launcher';
 
 /**
  * Helpers for the fault suite (test/faults/, one file per scenario, each with its own cluster):
@@ -24,8 +28,6 @@ import {
  * may not have been applied and is never counted as lost. Each scenario prints one summary line
  * ("[faults] ...") with what was acknowledged, what was lost (always 0) and what was compared.
  */
-
-const HOST = '127.0.0.1';
 
 // ---------------------------------------------------------------------------------------------
 // Signals
@@ -65,27 +67,6 @@ export function releaseStopped(): void {
 
 process.once('exit', releaseStopped);
 
-/**
- * The safety net of a scenario file: after all its tests, whatever failed, no process stays
- * stopped and no cluster keeps running into the next file.
- */
-export function afterAllScenarios(): void {
-  afterAll(async () => {
-    releaseStopped();
-    await stopAllClusters();
-  });
-}
-
-/** The process state letter from /proc (R, S, T for stopped, Z...), or undefined when gone. */
-export function processState(pid: number): string | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
-}
-
 /** How many sockets process `pid` holds open (its /proc/<pid>/fd entries that are sockets). */
 export function socketCount(pid: number): number {
   let count = 0;
@@ -108,6 +89,9 @@ export function socketCount(pid: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // Requests
+
+/** The content type of every write the scenarios send. */
+export const PUT_JSON = JSON_TYPE;
 
 /** The bearer header for a token, or none. */
 export function bearer(token: string | undefined): Record<string, string> {
@@ -167,12 +151,7 @@ export class KeepAliveConnection {
       ...this.defaultHeaders,
       ...options.headers,
     };
-    const body =
-      options.body === undefined
-        ? undefined
-        : Buffer.isBuffer(options.body)
-          ? options.body
-          : Buffer.from(options.body, 'utf8');
+    const body = bodyBytes(options.body);
     if (body !== undefined) headers['content-length'] = String(body.length);
     return new Promise<PinnedResponse>((resolve, reject) => {
       const req = httpRequest(

@@ -2,7 +2,7 @@ import Ajv2020, { ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { connect } from 'node:net';
 import openApiJson from '../../src/worker/openapi.json';
-import type { HttpResponse } from './cluster';
+import { HttpResponse, KvCluster } from './cluster';
 
 /**
  * The OpenAPI document of src/worker/openapi.json, compiled with ajv (JSON Schema 2020-12, the
@@ -10,6 +10,37 @@ import type { HttpResponse } from './cluster';
  */
 
 type JsonObject = Record<string, unknown>;
+
+/** The conformance suites' key limit: small, so one request can pass it. */
+export const MAX_KEY_BYTES = 32;
+/** The conformance suites' value limit: small, so one request can pass it. */
+export const MAX_VALUE_BYTES = 256;
+/** A TTL (ms) no test outlives. */
+export const LONG_TTL = 600_000;
+
+/**
+ * The cluster a conformance suite checks answers of: `token` required, the small limits above
+ * and `maxKeys`, short header and body timeouts (for the 408s), debug logs, and `env` on top.
+ */
+export function startConformanceCluster(
+  token: string,
+  maxKeys: number,
+  env: Record<string, string> = {},
+): Promise<KvCluster> {
+  return KvCluster.start({
+    workers: 2,
+    env: {
+      KV_AUTH_TOKEN: token,
+      KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES),
+      KV_MAX_VALUE_BYTES: String(MAX_VALUE_BYTES),
+      KV_MAX_KEYS: String(maxKeys),
+      KV_HEADERS_TIMEOUT_MS: '1000',
+      KV_REQUEST_TIMEOUT_MS: '2000',
+      LOG_LEVEL: 'debug',
+      ...env,
+    },
+  });
+}
 
 /** The HTTP methods an OpenAPI path item can hold, as the document spells them. */
 export const METHODS = [
