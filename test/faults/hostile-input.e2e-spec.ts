@@ -284,9 +284,9 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
     });
   });
 
-  // The parser's limit on the request line plus headers. Node's default is 16 KiB; commit b962f60
-  // raised it to 64 KiB (maxHeaderSize in src/worker/run-worker.ts) so that over-long keys reach
-  // the router and get 414. Node cannot limit the URL and the headers separately.
+  // The parser's limit on the request line plus headers: the worker raises Node's 16 KiB default
+  // to 64 KiB (its maxHeaderSize) so that over-long keys reach the router and get 414. Node
+  // cannot limit the URL and the headers separately.
   const HEADER_LIMIT = 65_536;
 
   it('header blocks and URLs over the parser limit are 431 or 414 with a JSON error, never a crash; same workers after', async () => {
