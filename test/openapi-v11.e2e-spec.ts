@@ -6,7 +6,7 @@ import {
   LONG_TTL,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
-  Method,
+  notProducedByRequests,
   OpenApiDocument,
   rawExchange,
   startConformanceCluster,
@@ -27,17 +27,11 @@ const document = new OpenApiDocument();
 const conformance = new Conformance(document);
 const v11Operations = document.operations().filter((op) => op.since === '1.1');
 
-function notProducedHere(
-  operationId: string,
-  status: string,
-): string | undefined {
-  if (status === '500') return 'no request makes the server fail on purpose';
-  if (status === '503' && operationId === 'watch')
-    return 'only while a worker stops';
-  if (status === '503')
-    return 'needs the primary gone, stopping or saturated (test/faults/)';
-  return undefined;
-}
+/** Why no request here produces a documented answer (`operationId status`). */
+const notProducedHere = (operationId: string, status: string) =>
+  notProducedByRequests(operationId, status, {
+    watch: 'only while a worker stops',
+  });
 
 /** A concrete path for each v1.1 operation, valid but for what a test sends wrong. */
 const CONCRETE: Record<string, string> = {
@@ -119,36 +113,7 @@ describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV
 
   afterAll(() => kv?.shutdown());
 
-  interface Send {
-    headers?: Record<string, string>;
-    body?: string;
-    auth?: boolean;
-  }
-
-  async function expectConforms(
-    method: Method,
-    template: string,
-    path: string,
-    status: number,
-    options: Send = {},
-  ): Promise<HttpResponse> {
-    const response = await kv.request(method.toUpperCase(), path, {
-      headers: {
-        ...(options.auth === false ? {} : AUTH),
-        ...(options.body === undefined
-          ? {}
-          : { 'content-type': 'application/json' }),
-        ...options.headers,
-      },
-      body: options.body,
-    });
-    if (response.status !== status)
-      throw new Error(
-        `${method.toUpperCase()} ${path}: expected ${status}, got ${response.status}: ${response.body}`,
-      );
-    conformance.check(method, template, response);
-    return response;
-  }
+  const expectConforms = conformance.expecter(() => kv, AUTH);
 
   const body = <T>(response: HttpResponse): T => JSON.parse(response.body) as T;
   const errorCode = (response: HttpResponse): string =>

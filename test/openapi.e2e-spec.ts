@@ -5,7 +5,7 @@ import {
   LONG_TTL,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
-  Method,
+  notProducedByRequests,
   OpenApiDocument,
   rawExchange,
   startConformanceCluster,
@@ -27,17 +27,11 @@ const conformance = new Conformance(document);
 const v1Operations = document.operations().filter((op) => op.since === '1.0');
 
 /** Why no request here produces a documented answer (`operationId status`). */
-function notProducedHere(
-  operationId: string,
-  status: string,
-): string | undefined {
-  if (status === '500') return 'no request makes the server fail on purpose';
-  if (status === '503' && operationId === 'health')
-    return 'only while a replica loads or a worker stops (lifecycle.e2e-spec.ts)';
-  if (status === '503')
-    return 'needs the primary gone, stopping or saturated, or a stalled replica (test/faults/)';
-  return undefined;
-}
+const notProducedHere = (operationId: string, status: string) =>
+  notProducedByRequests(operationId, status, {
+    health:
+      'only while a replica loads or a worker stops (lifecycle.e2e-spec.ts)',
+  });
 
 /** A concrete path for `template`: `/{key}/{ttl}` -> `/probe/600000`. */
 function concretePath(template: string): string {
@@ -201,39 +195,7 @@ describe(`real answers (KV_AUTH_TOKEN set, ${MAX_KEY_BYTES}-byte keys, ${MAX_VAL
 
   afterAll(() => kv?.shutdown());
 
-  interface Send {
-    headers?: Record<string, string>;
-    /** Sent as application/json unless `headers` names another type. */
-    body?: string;
-    /** Send the bearer token (default true). */
-    auth?: boolean;
-  }
-
-  /** Sends a request and checks the answer has `status` and conforms to `method template`. */
-  async function expectConforms(
-    method: Method,
-    template: string,
-    path: string,
-    status: number,
-    options: Send = {},
-  ): Promise<HttpResponse> {
-    const response = await kv.request(method.toUpperCase(), path, {
-      headers: {
-        ...(options.auth === false ? {} : AUTH),
-        ...(options.body === undefined
-          ? {}
-          : { 'content-type': 'application/json' }),
-        ...options.headers,
-      },
-      body: options.body,
-    });
-    if (response.status !== status)
-      throw new Error(
-        `${method.toUpperCase()} ${path}: expected ${status}, got ${response.status}: ${response.body}`,
-      );
-    conformance.check(method, template, response);
-    return response;
-  }
+  const expectConforms = conformance.expecter(() => kv, AUTH);
 
   const errorCode = (response: HttpResponse): string =>
     (JSON.parse(response.body) as { error: string }).error;
