@@ -4,6 +4,7 @@ import {
   bearer,
   KeepAliveConnection,
   PUT_JSON,
+  scenarioCluster,
   summary,
 } from '../support/faults';
 
@@ -13,11 +14,10 @@ describe('KV_AUTH_TOKEN set', () => {
   const TOKEN = 'faults-secret-token';
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ workers: 2, env: { KV_AUTH_TOKEN: TOKEN } });
-  }, 40_000);
-
-  afterAll(() => kv?.shutdown());
+  scenarioCluster(
+    { workers: 2, env: { KV_AUTH_TOKEN: TOKEN } },
+    (started) => (kv = started),
+  );
 
   const routes: [string, string, string | undefined][] = [
     ['GET', '/auth-key', undefined],

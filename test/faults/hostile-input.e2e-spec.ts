@@ -10,6 +10,7 @@ import {
   pinOnePerWorker,
   PUT_JSON,
   rawExchange,
+  scenarioCluster,
   socketCount,
   summary,
 } from '../support/faults';
@@ -21,18 +22,20 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
   let pids: number[];
   let rejected = 0;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({
+  scenarioCluster(
+    {
       workers: 2,
       env: { KV_HEADERS_TIMEOUT_MS: '1000', KV_REQUEST_TIMEOUT_MS: '2000' },
-    });
-    pids = await kv.waitAllLive();
-  }, 40_000);
+    },
+    async (started) => {
+      kv = started;
+      pids = await kv.waitAllLive();
+    },
+  );
 
-  afterAll(async () => {
-    summary('hostile-input', { rejectedRequests: rejected, stored: 0 });
-    await kv?.shutdown();
-  });
+  afterAll(() =>
+    summary('hostile-input', { rejectedRequests: rejected, stored: 0 }),
+  );
 
   /** The primary's revision: unchanged means nothing was stored anywhere. */
   async function revision(): Promise<number> {

@@ -1,17 +1,16 @@
 import { KvCluster } from '../support/cluster';
 import { expectAck, expectError, expectValue } from '../support/expectations';
-import { summary } from '../support/faults';
+import { scenarioCluster, summary } from '../support/faults';
 
 /** KV_MAX_KEYS: the key limit under concurrent creates. */
 
 describe('KV_MAX_KEYS=5', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ workers: 2, env: { KV_MAX_KEYS: '5' } });
-  }, 40_000);
-
-  afterAll(() => kv?.shutdown());
+  scenarioCluster(
+    { workers: 2, env: { KV_MAX_KEYS: '5' } },
+    (started) => (kv = started),
+  );
 
   it('507 for a new key past the limit; updates and deletes work; a delete frees a slot; concurrent creates never overshoot', async () => {
     let full = 0;

@@ -11,6 +11,7 @@ import {
   mismatch,
   pinConnection,
   pinOnePerWorker,
+  scenarioCluster,
   summary,
 } from '../support/faults';
 
@@ -19,11 +20,7 @@ import {
 describe('read ordering and contended writes (2 workers)', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ workers: 2 });
-  }, 40_000);
-
-  afterAll(() => kv?.shutdown());
+  scenarioCluster({ workers: 2 }, (started) => (kv = started));
 
   it('monotonic reads: one keep-alive connection never reads a key going backwards', async () => {
     // Enough of each to mean something. The writer goes on until every reader has them,

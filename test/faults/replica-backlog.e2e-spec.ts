@@ -1,5 +1,5 @@
 import { KvCluster } from '../support/cluster';
-import { logLines } from '../support/faults';
+import { logLines, scenarioCluster } from '../support/faults';
 
 /**
  * KV_MAX_REPLICA_BACKLOG_BYTES at its minimum recycles no healthy worker for one write of the
@@ -9,14 +9,13 @@ import { logLines } from '../support/faults';
 describe('KV_MAX_REPLICA_BACKLOG_BYTES=1048576 (its minimum) with healthy workers', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({
+  scenarioCluster(
+    {
       workers: 2,
       env: { KV_MAX_REPLICA_BACKLOG_BYTES: String(1_048_576) },
-    });
-  }, 40_000);
-
-  afterAll(() => kv?.shutdown());
+    },
+    (started) => (kv = started),
+  );
 
   // The backlog is what was still unwritten before a frame, not the frame itself: a batch that
   // carries one legal value of KV_MAX_VALUE_BYTES (1 MiB) is itself over 1 MiB, and counting it

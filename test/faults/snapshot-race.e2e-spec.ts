@@ -8,7 +8,7 @@ import {
   pinConnection,
   pipelinedParallel,
   rawRequest,
-  releaseStopped,
+  scenarioCluster,
   signal,
   summary,
   waitForWorkers,
@@ -19,14 +19,7 @@ import {
 describe('snapshot race: a replacement bootstraps 50k keys while writes go on', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ workers: 2 });
-  }, 40_000);
-
-  afterAll(async () => {
-    releaseStopped();
-    await kv?.shutdown();
-  });
+  scenarioCluster({ workers: 2 }, (started) => (kv = started));
 
   it('the replacement has every acknowledged write and never serves a value older than one acknowledged before the read', async () => {
     const KEYS = 50_000;

@@ -9,7 +9,7 @@ import {
   processState,
   PUT_JSON,
   quickStats,
-  releaseStopped,
+  scenarioCluster,
   stopProcess,
   summary,
   verifyEverywhere,
@@ -26,8 +26,8 @@ describe('a stalled (SIGSTOPped) worker', () => {
   const STRONG_TIMEOUT_MS = 500;
   const MAX_LAG = 2000;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({
+  scenarioCluster(
+    {
       workers: 2,
       env: {
         KV_STRONG_WRITE_TIMEOUT_MS: String(STRONG_TIMEOUT_MS),
@@ -37,13 +37,9 @@ describe('a stalled (SIGSTOPped) worker', () => {
         // stopped worker and hang.
         KV_KEEP_ALIVE_TIMEOUT_MS: '120000',
       },
-    });
-  }, 40_000);
-
-  afterAll(async () => {
-    releaseStopped();
-    await kv?.shutdown();
-  });
+    },
+    (started) => (kv = started),
+  );
 
   /**
    * SIGSTOPs `victim`, checks strong writes answer 503 not_confirmed in time, then writes values

@@ -14,7 +14,7 @@ import {
   mismatch,
   PUT_JSON,
   quickStats,
-  releaseStopped,
+  scenarioCluster,
   signal,
   summary,
   verifyEverywhere,
@@ -28,14 +28,7 @@ import {
 describe('worker death: one worker SIGKILLed every 2 s under write load (3 workers), 6 times', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ workers: 3 });
-  }, 40_000);
-
-  afterAll(async () => {
-    releaseStopped();
-    await kv?.shutdown();
-  });
+  scenarioCluster({ workers: 3 }, (started) => (kv = started));
 
   it('loses no acknowledged write; survivors keep serving; every worker converges on the primary', async () => {
     const KILLS = 6;

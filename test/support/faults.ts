@@ -3,6 +3,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { connect, Socket } from 'node:net';
 import {
   bodyBytes,
+  ClusterOptions,
   delay,
   HOST,
   HttpResponse,
@@ -43,6 +44,25 @@ export function signal(pid: number, name: NodeJS.Signals): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A scenario's cluster: started before its tests (`use` gets it, to keep as the suite's `kv`);
+ * after them, whatever failed, no process it stopped stays stopped and the cluster is stopped.
+ */
+export function scenarioCluster(
+  options: ClusterOptions,
+  use: (cluster: KvCluster) => unknown,
+): void {
+  let started: KvCluster | undefined;
+  beforeAll(async () => {
+    started = await KvCluster.start(options);
+    await use(started);
+  }, 40_000);
+  afterAll(async () => {
+    releaseStopped();
+    await started?.shutdown();
+  });
 }
 
 /** SIGSTOPs `pid` and remembers it, so that {@link releaseStopped} can clean up after a failure. */
