@@ -24,7 +24,7 @@ import {
   preload,
   RunningServer,
   startBaseline,
-  startCluster,
+  startFanoutKv,
   startWebdis,
 } from './servers';
 
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
     for (const workers of [1, 2])
       await measure(
         `fanout-kv, ${workers} worker${workers > 1 ? 's' : ''}`,
-        await startCluster(workers),
+        await startFanoutKv(workers),
       );
     if (!peers) continue;
     await measure('baseline', await startBaseline());
@@ -168,7 +168,7 @@ async function main(): Promise<void> {
 async function measureTxn(): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}`);
-    await measure('fanout-kv', await startCluster(2), ['PUT', 'TXN']);
+    await measure('fanout-kv', await startFanoutKv(2), ['PUT', 'TXN']);
   }
   const put = median(figures.get('fanout-kv|PUT')!);
   const txn = median(figures.get('fanout-kv|TXN')!);

@@ -7,7 +7,6 @@
  *   npm run bench:durability                      # 10 s per mode, 1M and 10M keys
  *   BENCH_SECONDS=5 BENCH_RESTART_KEYS=1000000 npm run bench:durability
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,8 @@ import {
 } from '../src/persistence';
 import { KvTable, NO_DEADLINE } from '../src/store';
 import { closedLoad } from './closed-load';
-import { freePort, ROOT, startCluster } from './servers';
+import { launchCluster } from '../test/support/launcher';
+import { startFanoutKv } from './servers';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -43,7 +43,7 @@ async function throughput(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'kv-bench-'));
     const env: Record<string, string> =
       mode === 'unset' ? {} : { KV_DATA_DIR: dir, KV_FSYNC: mode };
-    const server = await startCluster(workers, env);
+    const server = await startFanoutKv(workers, env);
     let n = 0;
     const summary = await closedLoad({
       origin: server.origin,
@@ -101,42 +101,19 @@ function makeLog(dir: string, count: number): number {
 async function restart(
   dir: string,
 ): Promise<{ loadedMs: number; servingMs: number; loadMs: number }> {
-  const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'dist/main.js')], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      KV_WORKERS: String(workers),
-      KV_DATA_DIR: dir,
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const cluster = await launchCluster({
+    workers,
+    env: { KV_DATA_DIR: dir },
+    logLevel: 'info',
+    passRunnerSettings: true,
   });
-  let loadedMs = 0;
-  let loadMs = 0;
-  let buffered = '';
-  const servingMs = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.includes('"data loaded"')) {
-          loadedMs = performance.now() - started;
-          loadMs = (JSON.parse(line) as { ms: number }).ms;
-        }
-        if (line.includes('fanout-kv serving on'))
-          resolve(performance.now() - started);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => {
-    child.removeAllListeners('exit');
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
+  const loaded = await cluster.waitForLine('"data loaded"');
+  const loadedMs = performance.now() - started;
+  const loadMs = (JSON.parse(loaded) as { ms: number }).ms;
+  await cluster.waitForLine('fanout-kv serving on');
+  const servingMs = performance.now() - started;
+  await cluster.stop();
   return { loadedMs, servingMs, loadMs };
 }
 

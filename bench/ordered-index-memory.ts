@@ -22,6 +22,7 @@
  */
 import { parseArgs } from 'node:util';
 import { KvTable } from '../src/store/kv-table';
+import { prng } from '../src/store/seeded-random.spec-support';
 
 const { values: flags } = parseArgs({
   options: {
@@ -112,11 +113,7 @@ function percentile(sorted: number[], p: number): number {
 
 /** Times `pages` pages of 100 both ways; returns p50 and p99 in ms of each. */
 function timePages(table: KvTable, n: number): string {
-  let seed = 12345;
-  const random = (): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed / 2 ** 32;
-  };
+  const random = prng(12345);
   // Wall time, and the process's CPU time, which leaves out the time other processes of a
   // shared machine held the core (garbage collection stays in).
   const run = (page: () => number): string => {

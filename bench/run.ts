@@ -21,6 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { REPO_ROOT } from '../test/support/launcher';
 import { closedLoad } from './closed-load';
 import {
   describeListPages,
@@ -32,10 +33,9 @@ import { cpuMeter } from './proc-cpu';
 import {
   BenchRequest,
   preload,
-  ROOT,
   RunningServer,
   startBaseline,
-  startCluster,
+  startFanoutKv,
   startFloor,
   startWebdis,
 } from './servers';
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
   console.log(
     `fanout-kv bench: ${workers} workers, ${connections} connections, ${duration}s per run after ${warmup}s warm-up, ${rounds} rounds A B`,
   );
-  const cluster = await startCluster(workers);
+  const cluster = await startFanoutKv(workers);
   const baseline = await startBaseline();
   const servers = [cluster, baseline];
   const webdis = await startWebdis();
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     console.log(`webdis + Redis left out of this run: ${webdis}`);
   else servers.splice(1, 0, webdis);
   if (flags['metrics-cost']) {
-    const bare = await startCluster(workers, { KV_HTTP_METRICS: 'off' });
+    const bare = await startFanoutKv(workers, { KV_HTTP_METRICS: 'off' });
     servers.splice(1, 0, { ...bare, name: 'fanout-kv, metrics off' });
   }
   const rows: Row[] = [];
@@ -309,7 +309,7 @@ async function main(): Promise<void> {
     console.log(
       `${describeListPages(list)} (target: p99 <= 2 ms server-side at 1 M keys)`,
     );
-  const dir = join(ROOT, 'bench/results');
+  const dir = join(REPO_ROOT, 'bench/results');
   mkdirSync(dir, { recursive: true });
   const file = join(
     dir,

@@ -16,7 +16,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { describeListPages, measureListPages } from './list-pages';
-import { startCluster } from './servers';
+import { startFanoutKv } from './servers';
 
 const { values: flags } = parseArgs({
   options: {
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
   console.log(
     `bench:scale: ${keys.toLocaleString()} keys, ${workers} workers, ${connections} connections`,
   );
-  const cluster = await startCluster(workers, {}, [
+  const cluster = await startFanoutKv(workers, {}, [
     `--max-old-space-size=${flags.heap}`,
   ]);
   try {

@@ -1,14 +1,21 @@
-/** Starting and stopping the servers a benchmark measures, on free loopback ports. */
+/**
+ * Starting and stopping the servers a benchmark measures, on free loopback ports: fanout-kv
+ * through the tests' launcher (test/support/launcher.ts), the peers here with its helpers.
+ */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import { waitFor } from '../test/support/http';
+import {
+  freePort,
+  REPO_ROOT,
+  startCluster,
+  stopChild,
+} from '../test/support/launcher';
 import type { PacedRequest } from './paced-load';
 import { withChildren } from './proc-cpu';
-
-export const ROOT = join(__dirname, '..');
 
 /** A request of fanout-kv's API, as the workloads build them. */
 export type BenchRequest = PacedRequest;
@@ -26,32 +33,6 @@ export interface RunningServer {
 
 const asIs = (request: BenchRequest): BenchRequest => request;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        resolve(typeof address === 'object' && address ? address.port : 0),
-      );
-    });
-  });
-}
-
-async function waitUntil(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 function wrap(
   name: string,
   origin: string,
@@ -63,49 +44,31 @@ function wrap(
     child,
     pids: () => withChildren(child.pid!),
     translate: asIs,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null)
-          return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
-      }),
+    stop: () => stopChild(child),
   };
 }
 
-/** Starts the built cluster (`dist/main.js`, as `npm start` runs it) and waits for every worker. */
-export async function startCluster(
+/** Starts the built cluster (test/support/launcher.ts) and waits for every worker. */
+export async function startFanoutKv(
   workers: number,
   env: Record<string, string> = {},
   nodeArgs: string[] = [],
 ): Promise<RunningServer> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, join(ROOT, 'dist/main.js')],
-    {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        KV_WORKERS: String(workers),
-        LOG_LEVEL: 'warn',
-        ...env,
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
+  const cluster = await startCluster({
+    workers,
+    env,
+    nodeArgs,
+    logLevel: 'warn',
+    output: 'inherit',
+    passRunnerSettings: true,
+    startTimeoutMs: 120_000,
+  });
+  return {
+    ...wrap('fanout-kv', cluster.origin, cluster.child),
+    stop: async () => {
+      await cluster.stop('SIGTERM', 15_000).catch(() => undefined);
     },
-  );
-  const origin = `http://127.0.0.1:${port}`;
-  await waitUntil(
-    async () => {
-      const response = await fetch(`${origin}/_/stats`);
-      const stats = (await response.json()) as { workers: { live: boolean }[] };
-      return stats.workers.filter((w) => w.live).length === workers;
-    },
-    120_000,
-    'the cluster',
-  );
-  return wrap('fanout-kv', origin, child);
+  };
 }
 
 /** Starts the baseline: one process, one Map, the same routes (`baseline-server.ts`). */
@@ -124,7 +87,7 @@ async function startScript(name: string, file: string): Promise<RunningServer> {
     process.execPath,
     ['-r', 'ts-node/register/transpile-only', join(__dirname, file)],
     {
-      cwd: ROOT,
+      cwd: REPO_ROOT,
       env: { ...process.env, PORT: String(port) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },
@@ -188,13 +151,12 @@ export async function startWebdis(): Promise<RunningServer | string> {
   );
   const webdis = spawn('webdis', [config], { stdio: 'ignore' });
   const origin = `http://127.0.0.1:${httpPort}`;
-  await waitUntil(
+  await waitFor(
     async () => (await fetch(`${origin}/PING`)).status === 200,
     20_000,
     'webdis + Redis',
+    100,
   );
-  const stopOne = (child: ChildProcess): Promise<void> =>
-    wrap('', '', child).stop();
   const command = { GET: 'GET', POST: 'SETNX', PUT: 'SET', DELETE: 'DEL' };
   return {
     name: 'webdis + Redis',
@@ -207,8 +169,8 @@ export async function startWebdis(): Promise<RunningServer | string> {
       body,
     }),
     stop: async () => {
-      await stopOne(webdis);
-      await stopOne(redis);
+      await stopChild(webdis);
+      await stopChild(redis);
       rmSync(dir, { recursive: true, force: true });
     },
   };

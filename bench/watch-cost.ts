@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { closedLoad } from './closed-load';
 import type { LoadSummary } from './paced-load';
-import { RunningServer, startCluster } from './servers';
+import { RunningServer, startFanoutKv } from './servers';
 
 const { values: flags } = parseArgs({
   options: {
@@ -215,7 +215,7 @@ async function putLoad(
 }
 
 async function main(): Promise<void> {
-  const server = await startCluster(workers, { LOG_LEVEL: 'warn' });
+  const server = await startFanoutKv(workers, { LOG_LEVEL: 'warn' });
   try {
     await putLoad(server, 'warm-up', warmup);
     const before = await putLoad(server, 'no streams', duration);

@@ -2,7 +2,6 @@ import {
   HttpResponse,
   json,
   KvCluster,
-  stopAllClusters,
   waitFor,
   waitUntil,
 } from './support/cluster';
@@ -21,8 +20,6 @@ import {
  * (`node dist/main.js`, two workers). Every request goes out on a fresh connection, so
  * consecutive requests land on different workers (cluster round-robin).
  */
-
-afterAll(() => stopAllClusters());
 
 /** A 512-byte key made of `unit` repeated (plus ASCII padding), percent-encoded. */
 function keyOfBytes(unit: string, bytes: number): string {

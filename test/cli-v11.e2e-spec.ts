@@ -4,14 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KvClient, KvError, WatchEvent } from '../src/client';
 import { CliResult, runCli, startCli } from './support/cli';
-import { KvCluster, stopAllClusters, waitFor } from './support/cluster';
+import { KvCluster, waitFor } from './support/cluster';
 
 /**
  * The v1.1 side of the client and the CLI (listing, transactions, watch, TTL read-back)
  * against the built cluster, as cli.e2e-spec.ts does for v1. Runs once the v1.1 routes exist.
  */
-
-afterAll(() => stopAllClusters());
 
 const TOKEN = 'cli-v11-token';
 const WATCH_HISTORY = 100;

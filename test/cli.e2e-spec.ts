@@ -1,19 +1,12 @@
 import { KvClient, KvConnectionError, KvError, encodeKey } from '../src/client';
 import { CliResult, runCli } from './support/cli';
-import {
-  freePort,
-  KvCluster,
-  stopAllClusters,
-  waitFor,
-} from './support/cluster';
+import { freePort, KvCluster, waitFor } from './support/cluster';
 
 /**
  * The typed client (src/client/) and the `fanout-kv` CLI built on it (dist/cli/main.js, run as
  * a child process with its output piped), against the built cluster with a bearer token. The
  * v1.1 commands (ls, txn, watch) are in cli-v11.e2e-spec.ts.
  */
-
-afterAll(() => stopAllClusters());
 
 const TOKEN = 'cli-token';
 

@@ -20,9 +20,9 @@ import {
   rmSync,
 } from 'node:fs';
 import { request } from 'node:http';
-import { AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './support/launcher';
 
 const ROOT = join(__dirname, '..');
 
@@ -237,18 +237,6 @@ function interpolate(text: string, vars: Record<string, string> = {}): string {
 
 // ---------------------------------------------------------------------------------------------
 // Process helpers.
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface Answer {
   status: number;

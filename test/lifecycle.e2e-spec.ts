@@ -1,10 +1,4 @@
-import {
-  isAlive,
-  KvCluster,
-  request,
-  stopAllClusters,
-  waitFor,
-} from './support/cluster';
+import { isAlive, KvCluster, request, waitFor } from './support/cluster';
 import { expectAck, expectValue, JSON_TYPE } from './support/expectations';
 
 /**
@@ -12,8 +6,6 @@ import { expectAck, expectValue, JSON_TYPE } from './support/expectations';
  * the data, and the primary's signals stop everything (SIGTERM, SIGINT) or take every worker
  * down with it (SIGKILL).
  */
-
-afterAll(() => stopAllClusters());
 
 /** Whether a fresh connection to `port` is refused (nothing listens any more). */
 async function refused(port: number): Promise<boolean> {

@@ -1,11 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  HttpResponse,
-  json,
-  KvCluster,
-  stopAllClusters,
-  waitUntil,
-} from './support/cluster';
+import { HttpResponse, json, KvCluster, waitUntil } from './support/cluster';
 import {
   expectAck,
   expectError,
@@ -18,8 +12,6 @@ import { pinOnePerWorker } from './support/faults';
  * `GET /_/keys` (docs/api.md) end to end against the built cluster. Every request goes
  * out on a fresh connection unless pinned, so consecutive requests land on different workers.
  */
-
-afterAll(() => stopAllClusters());
 
 const enc = encodeURIComponent;
 

@@ -1,16 +1,15 @@
 import { request as httpRequest } from 'node:http';
 import { SseEvent, SseParser } from '../src/client/sse';
-import {
-  HttpResponse,
-  KvCluster,
-  stopAllClusters,
-  waitFor,
-} from './support/cluster';
+import { HttpResponse, KvCluster, waitFor } from './support/cluster';
 import {
   Conformance,
-  Method,
+  LONG_TTL,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+  notProducedByRequests,
   OpenApiDocument,
   rawExchange,
+  startConformanceCluster,
 } from './support/openapi';
 
 /**
@@ -19,31 +18,20 @@ import {
  * for v1; the route table is checked there, for every operation.
  */
 
-afterAll(() => stopAllClusters());
-
 const TOKEN = 'conformance-v11';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-const MAX_KEY_BYTES = 32;
-const MAX_VALUE_BYTES = 256;
 const MAX_KEYS = 60;
 const WATCH_HISTORY = 100;
-const LONG_TTL = 600_000;
 
 const document = new OpenApiDocument();
 const conformance = new Conformance(document);
 const v11Operations = document.operations().filter((op) => op.since === '1.1');
 
-function notProducedHere(
-  operationId: string,
-  status: string,
-): string | undefined {
-  if (status === '500') return 'no request makes the server fail on purpose';
-  if (status === '503' && operationId === 'watch')
-    return 'only while a worker stops';
-  if (status === '503')
-    return 'needs the primary gone, stopping or saturated (faults.e2e-spec.ts)';
-  return undefined;
-}
+/** Why no request here produces a documented answer (`operationId status`). */
+const notProducedHere = (operationId: string, status: string) =>
+  notProducedByRequests(operationId, status, {
+    watch: 'only while a worker stops',
+  });
 
 /** A concrete path for each v1.1 operation, valid but for what a test sends wrong. */
 const CONCRETE: Record<string, string> = {
@@ -118,53 +106,14 @@ describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV
   let kv: KvCluster;
 
   beforeAll(async () => {
-    kv = await KvCluster.start({
-      workers: 2,
-      env: {
-        KV_AUTH_TOKEN: TOKEN,
-        KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES),
-        KV_MAX_VALUE_BYTES: String(MAX_VALUE_BYTES),
-        KV_MAX_KEYS: String(MAX_KEYS),
-        KV_WATCH_HISTORY: String(WATCH_HISTORY),
-        KV_HEADERS_TIMEOUT_MS: '1000',
-        KV_REQUEST_TIMEOUT_MS: '2000',
-        LOG_LEVEL: 'debug',
-      },
+    kv = await startConformanceCluster(TOKEN, MAX_KEYS, {
+      KV_WATCH_HISTORY: String(WATCH_HISTORY),
     });
   }, 40_000);
 
   afterAll(() => kv?.shutdown());
 
-  interface Send {
-    headers?: Record<string, string>;
-    body?: string;
-    auth?: boolean;
-  }
-
-  async function expectConforms(
-    method: Method,
-    template: string,
-    path: string,
-    status: number,
-    options: Send = {},
-  ): Promise<HttpResponse> {
-    const response = await kv.request(method.toUpperCase(), path, {
-      headers: {
-        ...(options.auth === false ? {} : AUTH),
-        ...(options.body === undefined
-          ? {}
-          : { 'content-type': 'application/json' }),
-        ...options.headers,
-      },
-      body: options.body,
-    });
-    if (response.status !== status)
-      throw new Error(
-        `${method.toUpperCase()} ${path}: expected ${status}, got ${response.status}: ${response.body}`,
-      );
-    conformance.check(method, template, response);
-    return response;
-  }
+  const expectConforms = conformance.expecter(() => kv, AUTH);
 
   const body = <T>(response: HttpResponse): T => JSON.parse(response.body) as T;
   const errorCode = (response: HttpResponse): string =>

@@ -1,15 +1,14 @@
 import openApiJson from '../src/worker/http/openapi.json';
-import {
-  HttpResponse,
-  KvCluster,
-  stopAllClusters,
-  waitFor,
-} from './support/cluster';
+import { HttpResponse, KvCluster, waitFor } from './support/cluster';
 import {
   Conformance,
-  Method,
+  LONG_TTL,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+  notProducedByRequests,
   OpenApiDocument,
   rawExchange,
+  startConformanceCluster,
 } from './support/openapi';
 
 /**
@@ -19,31 +18,20 @@ import {
  * operations (`x-since: "1.1"`) are checked by openapi-v11.e2e-spec.ts.
  */
 
-afterAll(() => stopAllClusters());
-
 const TOKEN = 'conformance-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
-const MAX_KEY_BYTES = 32;
-const MAX_VALUE_BYTES = 256;
 const MAX_KEYS = 40;
-const LONG_TTL = 600_000;
 
 const document = new OpenApiDocument();
 const conformance = new Conformance(document);
 const v1Operations = document.operations().filter((op) => op.since === '1.0');
 
 /** Why no request here produces a documented answer (`operationId status`). */
-function notProducedHere(
-  operationId: string,
-  status: string,
-): string | undefined {
-  if (status === '500') return 'no request makes the server fail on purpose';
-  if (status === '503' && operationId === 'health')
-    return 'only while a replica loads or a worker stops (lifecycle.e2e-spec.ts)';
-  if (status === '503')
-    return 'needs the primary gone, stopping or saturated, or a stalled replica (faults.e2e-spec.ts)';
-  return undefined;
-}
+const notProducedHere = (operationId: string, status: string) =>
+  notProducedByRequests(operationId, status, {
+    health:
+      'only while a replica loads or a worker stops (lifecycle.e2e-spec.ts)',
+  });
 
 /** A concrete path for `template`: `/{key}/{ttl}` -> `/probe/600000`. */
 function concretePath(template: string): string {
@@ -202,55 +190,12 @@ describe(`real answers (KV_AUTH_TOKEN set, ${MAX_KEY_BYTES}-byte keys, ${MAX_VAL
   let kv: KvCluster;
 
   beforeAll(async () => {
-    kv = await KvCluster.start({
-      workers: 2,
-      env: {
-        KV_AUTH_TOKEN: TOKEN,
-        KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES),
-        KV_MAX_VALUE_BYTES: String(MAX_VALUE_BYTES),
-        KV_MAX_KEYS: String(MAX_KEYS),
-        KV_HEADERS_TIMEOUT_MS: '1000',
-        KV_REQUEST_TIMEOUT_MS: '2000',
-        LOG_LEVEL: 'debug',
-      },
-    });
+    kv = await startConformanceCluster(TOKEN, MAX_KEYS);
   }, 40_000);
 
   afterAll(() => kv?.shutdown());
 
-  interface Send {
-    headers?: Record<string, string>;
-    /** Sent as application/json unless `headers` names another type. */
-    body?: string;
-    /** Send the bearer token (default true). */
-    auth?: boolean;
-  }
-
-  /** Sends a request and checks the answer has `status` and conforms to `method template`. */
-  async function expectConforms(
-    method: Method,
-    template: string,
-    path: string,
-    status: number,
-    options: Send = {},
-  ): Promise<HttpResponse> {
-    const response = await kv.request(method.toUpperCase(), path, {
-      headers: {
-        ...(options.auth === false ? {} : AUTH),
-        ...(options.body === undefined
-          ? {}
-          : { 'content-type': 'application/json' }),
-        ...options.headers,
-      },
-      body: options.body,
-    });
-    if (response.status !== status)
-      throw new Error(
-        `${method.toUpperCase()} ${path}: expected ${status}, got ${response.status}: ${response.body}`,
-      );
-    conformance.check(method, template, response);
-    return response;
-  }
+  const expectConforms = conformance.expecter(() => kv, AUTH);
 
   const errorCode = (response: HttpResponse): string =>
     (JSON.parse(response.body) as { error: string }).error;

@@ -1,10 +1,4 @@
-import {
-  HttpResponse,
-  json,
-  KvCluster,
-  stopAllClusters,
-  waitUntil,
-} from './support/cluster';
+import { HttpResponse, json, KvCluster, waitUntil } from './support/cluster';
 import {
   expectAck,
   expectError,
@@ -18,8 +12,6 @@ import {
  * different workers (cluster round-robin). Writes here are `consistency=strong`: once
  * acknowledged, every worker has applied them, so reads need no polling.
  */
-
-afterAll(() => stopAllClusters());
 
 const TEN_MINUTES = 600_000;
 const STRONG = 'consistency=strong';

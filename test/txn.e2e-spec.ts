@@ -1,11 +1,5 @@
 import { Agent, request as httpRequest } from 'node:http';
-import {
-  HttpResponse,
-  json,
-  KvCluster,
-  readResponse,
-  stopAllClusters,
-} from './support/cluster';
+import { HttpResponse, json, KvCluster, readResponse } from './support/cluster';
 import {
   expectAck,
   expectError,
@@ -20,8 +14,6 @@ import {
  * `POST /_/txn` (docs/api.md) end to end against the built cluster. Every request
  * goes out on a fresh connection, so consecutive requests land on different workers.
  */
-
-afterAll(() => stopAllClusters());
 
 const TXN = '/_/txn';
 const enc = encodeURIComponent;

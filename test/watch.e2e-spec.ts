@@ -1,10 +1,4 @@
-import {
-  HttpResponse,
-  json,
-  KvCluster,
-  stopAllClusters,
-  waitFor,
-} from './support/cluster';
+import { HttpResponse, json, KvCluster, waitFor } from './support/cluster';
 import { expectAck, expectError } from './support/expectations';
 import {
   pinConnection,
@@ -26,8 +20,6 @@ import {
  * (a worker forked after a SIGKILL included), 410 past the history window, 400s, pings, the
  * slow-reader cut-off, and streams ended by a graceful shutdown.
  */
-
-afterAll(() => stopAllClusters());
 
 const enc = encodeURIComponent;
 const TOKEN = 'watch-token';

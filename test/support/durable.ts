@@ -1,16 +1,11 @@
 /**
- * A small harness for the durability e2e tests: starts the built cluster (`node dist/main.js`)
- * as a real process on a free port with a data directory, waits until it serves, and stops or
- * kills it. Needs `npm run build` first.
+ * The durability e2e tests' view of a cluster (test/support/launcher.ts starts it): the primary
+ * process, its output, its exit as one code or signal, and a connection pool. Needs
+ * `npm run build` first.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { ChildProcess } from 'node:child_process';
 import { Pool } from 'undici';
-
-const ROOT = join(__dirname, '..', '..');
-const HOST = '127.0.0.1';
+import { ClusterProcess, launchCluster, startCluster } from './launcher';
 
 /** One running (or finished) primary and its workers. */
 export interface Cluster {
@@ -23,61 +18,29 @@ export interface Cluster {
   readonly pool: Pool;
 }
 
-/** A port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+function view(cluster: ClusterProcess): Cluster {
+  return {
+    port: cluster.port,
+    process: cluster.child,
+    output: () => cluster.output(),
+    exited: cluster.exited.then(
+      ({ code, signal }) => (code ?? signal) as number | string,
+    ),
+    pool: new Pool(cluster.origin, { connections: 32 }),
+  };
 }
 
-/** Starts the cluster with `env` on top of a clean environment; does not wait for it. */
+/**
+ * Starts the cluster with `env` on top of a clean environment; does not wait for it. The tests
+ * judge its exit themselves, so an early one prints nothing.
+ */
 export async function launch(env: Record<string, string>): Promise<Cluster> {
-  const port = await freePort();
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([name]) => !/^(KV_|PORT$|HOST$|LOG_LEVEL$)/.test(name),
-    ),
-  );
-  const child = spawn(process.execPath, [join('dist', 'main.js')], {
-    cwd: ROOT,
-    env: { ...clean, PORT: String(port), KV_WORKERS: '2', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = once(child, 'exit').then(
-    ([code, signal]) => (code ?? signal) as number | string,
-  );
-  return {
-    port,
-    process: child,
-    output: () => output,
-    exited,
-    pool: new Pool(`http://${HOST}:${port}`, { connections: 32 }),
-  };
+  return view(await launchCluster({ env, reportUnexpectedExit: false }));
 }
 
 /** Starts the cluster and resolves once every worker serves. */
 export async function start(env: Record<string, string>): Promise<Cluster> {
-  const cluster = await launch(env);
-  let done = false;
-  void cluster.exited.then(() => (done = true));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (done)
-      throw new Error(`the cluster exited at start:\n${cluster.output()}`);
-    if (cluster.output().includes('fanout-kv serving on')) return cluster;
-    if (Date.now() > deadline)
-      throw new Error(`the cluster did not start:\n${cluster.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  return view(await startCluster({ env, reportUnexpectedExit: false }));
 }
 
 /** Sends SIGTERM (a clean stop) or SIGKILL (a crash) and waits for the primary to exit. */

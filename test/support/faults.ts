@@ -1,8 +1,11 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { connect, Socket } from 'node:net';
 import {
+  bodyBytes,
+  ClusterOptions,
   delay,
+  HOST,
   HttpResponse,
   json,
   KvCluster,
@@ -12,14 +15,20 @@ import {
   Stats,
   waitFor,
 } from './cluster';
+import { JSON_TYPE } from './expectations';
+
+export { processState } from './launcher';
 
 /**
- * Helpers for the fault suite (test/faults.e2e-spec.ts): signals with a safety net for stopped
- * processes, keep-alive connections pinned to one worker, raw-socket exchanges, slow clients,
- * and small statistics. Everything talks to 127.0.0.1 only.
+ * Helpers for the fault suite (test/faults/, one file per scenario, each with its own cluster):
+ * signals with a safety net for stopped processes, keep-alive connections pinned to one worker,
+ * raw-socket exchanges, slow clients, small statistics, and checks that acknowledged writes
+ * hold. Everything talks to 127.0.0.1 only.
+ *
+ * A write counts as acknowledged only when it was answered 200; one whose connection died may or
+ * may not have been applied and is never counted as lost. Each scenario prints one summary line
+ * ("[faults] ...") with what was acknowledged, what was lost (always 0) and what was compared.
  */
-
-const HOST = '127.0.0.1';
 
 // ---------------------------------------------------------------------------------------------
 // Signals
@@ -35,6 +44,25 @@ export function signal(pid: number, name: NodeJS.Signals): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A scenario's cluster: started before its tests (`use` gets it, to keep as the suite's `kv`);
+ * after them, whatever failed, no process it stopped stays stopped and the cluster is stopped.
+ */
+export function scenarioCluster(
+  options: ClusterOptions,
+  use: (cluster: KvCluster) => unknown,
+): void {
+  let started: KvCluster | undefined;
+  beforeAll(async () => {
+    started = await KvCluster.start(options);
+    await use(started);
+  }, 40_000);
+  afterAll(async () => {
+    releaseStopped();
+    await started?.shutdown();
+  });
 }
 
 /** SIGSTOPs `pid` and remembers it, so that {@link releaseStopped} can clean up after a failure. */
@@ -59,16 +87,6 @@ export function releaseStopped(): void {
 
 process.once('exit', releaseStopped);
 
-/** The process state letter from /proc (R, S, T for stopped, Z...), or undefined when gone. */
-export function processState(pid: number): string | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
-  } catch {
-    return undefined;
-  }
-}
-
 /** How many sockets process `pid` holds open (its /proc/<pid>/fd entries that are sockets). */
 export function socketCount(pid: number): number {
   let count = 0;
@@ -91,6 +109,9 @@ export function socketCount(pid: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // Requests
+
+/** The content type of every write the scenarios send. */
+export const PUT_JSON = JSON_TYPE;
 
 /** The bearer header for a token, or none. */
 export function bearer(token: string | undefined): Record<string, string> {
@@ -150,12 +171,7 @@ export class KeepAliveConnection {
       ...this.defaultHeaders,
       ...options.headers,
     };
-    const body =
-      options.body === undefined
-        ? undefined
-        : Buffer.isBuffer(options.body)
-          ? options.body
-          : Buffer.from(options.body, 'utf8');
+    const body = bodyBytes(options.body);
     if (body !== undefined) headers['content-length'] = String(body.length);
     return new Promise<PinnedResponse>((resolve, reject) => {
       const req = httpRequest(
@@ -646,18 +662,6 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank]!;
 }
 
-/** A small deterministic PRNG (mulberry32), so fault schedules repeat run to run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The integer inside an ETag header `"<n>"`, or NaN. */
 export function etagRevision(response: HttpResponse): number {
   const match = /^"(\d+)"$/.exec(String(response.headers.etag ?? ''));
@@ -698,6 +702,110 @@ export async function waitForWorkers(
     );
   });
   return last!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking acknowledged writes
+
+/** Reads `/${key}` and checks it holds exactly `value` at `revision`; returns a problem or undefined. */
+export function mismatch(
+  response: HttpResponse,
+  value: string,
+  revision: number,
+): string | undefined {
+  if (response.status !== 200) return `status ${response.status}`;
+  if (response.body !== value) return `body ${response.body}`;
+  if (etagRevision(response) !== revision)
+    return `etag ${String(response.headers.etag)} instead of "${revision}"`;
+  return undefined;
+}
+
+/** Acknowledged writes by key: the value and revision each was answered with. */
+export type Acked = Map<string, { value: string; revision: number }>;
+
+/** {@link mismatch} for a response read off a raw socket. */
+export function rawMismatch(
+  response: RawResponse,
+  value: string,
+  revision: number,
+): string | undefined {
+  if (response.status !== 200) return `status ${response.status}`;
+  if (response.body !== value) return `body ${response.body}`;
+  if (response.headers.etag !== `"${revision}"`)
+    return `etag ${response.headers.etag} instead of "${revision}"`;
+  return undefined;
+}
+
+/**
+ * Reads every acknowledged key strongly (from the primary), then eventually from each worker in
+ * `pids` on a connection pinned to it; returns what did not hold exactly the acknowledged value
+ * and revision.
+ */
+export async function verifyEverywhere(
+  kv: KvCluster,
+  acked: Acked,
+  pids: readonly number[],
+): Promise<{ lost: string[]; strongReads: number; eventualReads: number }> {
+  const entries = [...acked];
+  const paths = entries.map(([key]) => `/${encodeURIComponent(key)}`);
+  const lost: string[] = [];
+  const strong = await pipelinedParallel(
+    kv.port,
+    paths.map((path) => rawRequest('GET', `${path}?consistency=strong`)),
+    4,
+  );
+  for (const [i, response] of strong.entries()) {
+    const [key, { value, revision }] = entries[i]!;
+    const problem = rawMismatch(response, value, revision);
+    if (problem !== undefined) lost.push(`strong ${key}: ${problem}`);
+  }
+  for (const pid of pids) {
+    const connection = await pinPipelined(kv, pid);
+    try {
+      const eventual = await connection.send(
+        paths.map((path) => rawRequest('GET', path)),
+      );
+      for (const [i, response] of eventual.entries()) {
+        const [key, { value, revision }] = entries[i]!;
+        const problem = rawMismatch(response, value, revision);
+        if (problem !== undefined)
+          lost.push(`worker ${pid} ${key}: ${problem}`);
+      }
+    } finally {
+      connection.close();
+    }
+  }
+  return {
+    lost,
+    strongReads: entries.length,
+    eventualReads: entries.length * pids.length,
+  };
+}
+
+/** Closes every connection (a `finally` for pinned connections). */
+export function closeAll(connections: Iterable<KeepAliveConnection>): void {
+  for (const connection of connections) connection.close();
+}
+
+/** The pino lines of the cluster's output that carry `msg`. */
+export function logLines(
+  kv: KvCluster,
+  msg: string,
+): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  for (const line of kv.logs().split('\n')) {
+    if (!line.includes(msg)) continue;
+    try {
+      const parsed = JSON.parse(line.replace(/^\[stderr\] /, '')) as Record<
+        string,
+        unknown
+      >;
+      if (parsed.msg === msg) lines.push(parsed);
+    } catch {
+      // Not a JSON line.
+    }
+  }
+  return lines;
 }
 
 export { delay };

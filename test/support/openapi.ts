@@ -2,7 +2,7 @@ import Ajv2020, { ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { connect } from 'node:net';
 import openApiJson from '../../src/worker/http/openapi.json';
-import type { HttpResponse } from './cluster';
+import { HttpResponse, KvCluster } from './cluster';
 
 /**
  * The OpenAPI document of src/worker/http/openapi.json, compiled with ajv (JSON Schema 2020-12, the
@@ -10,6 +10,55 @@ import type { HttpResponse } from './cluster';
  */
 
 type JsonObject = Record<string, unknown>;
+
+/** The conformance suites' key limit: small, so one request can pass it. */
+export const MAX_KEY_BYTES = 32;
+/** The conformance suites' value limit: small, so one request can pass it. */
+export const MAX_VALUE_BYTES = 256;
+/** A TTL (ms) no test outlives. */
+export const LONG_TTL = 600_000;
+
+/**
+ * Why no request of a conformance suite produces the documented answer `status` of
+ * `operationId` (the reason), or undefined when one does. `only503While` gives the operations
+ * whose 503 comes only while a process loads or stops, with where that is tested.
+ */
+export function notProducedByRequests(
+  operationId: string,
+  status: string,
+  only503While: Readonly<Record<string, string>>,
+): string | undefined {
+  if (status === '500') return 'no request makes the server fail on purpose';
+  if (status !== '503') return undefined;
+  return (
+    only503While[operationId] ??
+    'needs the primary gone, stopping or saturated, or a stalled replica (test/faults/)'
+  );
+}
+
+/**
+ * The cluster a conformance suite checks answers of: `token` required, the small limits above
+ * and `maxKeys`, short header and body timeouts (for the 408s), debug logs, and `env` on top.
+ */
+export function startConformanceCluster(
+  token: string,
+  maxKeys: number,
+  env: Record<string, string> = {},
+): Promise<KvCluster> {
+  return KvCluster.start({
+    workers: 2,
+    env: {
+      KV_AUTH_TOKEN: token,
+      KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES),
+      KV_MAX_VALUE_BYTES: String(MAX_VALUE_BYTES),
+      KV_MAX_KEYS: String(maxKeys),
+      KV_HEADERS_TIMEOUT_MS: '1000',
+      KV_REQUEST_TIMEOUT_MS: '2000',
+      LOG_LEVEL: 'debug',
+      ...env,
+    },
+  });
+}
 
 /** The HTTP methods an OpenAPI path item can hold, as the document spells them. */
 export const METHODS = [
@@ -215,11 +264,57 @@ export interface CheckOptions {
  * required header is there, every documented header and the body match their schemas, and the
  * media type is a documented one. Records which statuses of which operations were checked.
  */
+/** What a conformance suite sends besides the method and the path. */
+export interface Send {
+  headers?: Record<string, string>;
+  /** Sent as application/json unless `headers` names another type. */
+  body?: string;
+  /** Send the bearer token (default true). */
+  auth?: boolean;
+}
+
+/** Sends a request and checks the answer has `status` and conforms to `method template`. */
+export type ExpectConforms = (
+  method: Method,
+  template: string,
+  path: string,
+  status: number,
+  options?: Send,
+) => Promise<HttpResponse>;
+
 export class Conformance {
   /** `operationId status` of every answer checked so far. */
   readonly checked = new Set<string>();
 
   constructor(readonly document: OpenApiDocument = new OpenApiDocument()) {}
+
+  /**
+   * {@link ExpectConforms} against the cluster `cluster()` returns when called (a suite's
+   * `kv`, started in its beforeAll), with `auth` as the bearer header.
+   */
+  expecter(
+    cluster: () => KvCluster,
+    auth: Record<string, string>,
+  ): ExpectConforms {
+    return async (method, template, path, status, options = {}) => {
+      const response = await cluster().request(method.toUpperCase(), path, {
+        headers: {
+          ...(options.auth === false ? {} : auth),
+          ...(options.body === undefined
+            ? {}
+            : { 'content-type': 'application/json' }),
+          ...options.headers,
+        },
+        body: options.body,
+      });
+      if (response.status !== status)
+        throw new Error(
+          `${method.toUpperCase()} ${path}: expected ${status}, got ${response.status}: ${response.body}`,
+        );
+      this.check(method, template, response);
+      return response;
+    };
+  }
 
   /** Throws, with every problem found, unless `response` is a documented answer of the operation. */
   check(
