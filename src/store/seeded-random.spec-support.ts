@@ -1,6 +1,7 @@
 /**
- * mulberry32: a tiny seeded PRNG returning floats in [0, 1), so the store's randomized specs
- * replay the same operations on every run. Test support only: excluded from the build.
+ * mulberry32: a tiny seeded PRNG returning floats in [0, 1), so randomized specs, e2e
+ * scenarios and benchmarks replay the same operations on every run: the project's one seeded
+ * generator. Test support only: excluded from the build.
  */
 export function prng(seed: number): () => number {
   let state = seed >>> 0;
