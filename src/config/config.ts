@@ -117,19 +117,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     return value;
   };
+  const oneOf = <T extends string>(
+    name: string,
+    values: readonly T[],
+    fallback: T,
+  ): T => {
+    const raw = (env[name] ?? '').trim() || fallback;
+    if (!(values as readonly string[]).includes(raw)) {
+      throw new ConfigError(
+        `${name} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`,
+      );
+    }
+    return raw as T;
+  };
   const host = (env.HOST ?? '').trim() || '127.0.0.1';
-  const logLevel = (env.LOG_LEVEL ?? '').trim() || 'info';
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError(
-      `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`,
-    );
-  }
-  const logFormat = ((env.KV_LOG_FORMAT ?? '').trim() || 'auto') as LogFormat;
-  if (!LOG_FORMATS.includes(logFormat)) {
-    throw new ConfigError(
-      `KV_LOG_FORMAT must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(logFormat)}`,
-    );
-  }
+  const logLevel = oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
+  const logFormat = oneOf('KV_LOG_FORMAT', LOG_FORMATS, 'auto');
   const onOff = (name: string, fallback: 'on' | 'off'): boolean => {
     const raw = (env[name] ?? '').trim() || fallback;
     if (raw !== 'on' && raw !== 'off') {
@@ -139,12 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     return raw === 'on';
   };
-  const fsync = ((env.KV_FSYNC ?? '').trim() || 'everysec') as FsyncPolicy;
-  if (!FSYNC_POLICIES.includes(fsync)) {
-    throw new ConfigError(
-      `KV_FSYNC must be one of ${FSYNC_POLICIES.join(', ')}, got ${JSON.stringify(fsync)}`,
-    );
-  }
+  const fsync = oneOf('KV_FSYNC', FSYNC_POLICIES, 'everysec');
   const dataDir = (env.KV_DATA_DIR ?? '').trim() || undefined;
   const authToken =
     env.KV_AUTH_TOKEN === undefined || env.KV_AUTH_TOKEN === ''
