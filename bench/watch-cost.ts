@@ -12,11 +12,11 @@
  * Flags: --duration S (10) --warmup S (3) --connections N (32) --streams N (1000)
  *        --workers N (2) --keys N (10000)
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { closedLoad } from './closed-load';
 import type { LoadSummary } from './paced-load';
+import { cpuMeter } from './proc-cpu';
 import { RunningServer, startFanoutKv } from './servers';
 
 const { values: flags } = parseArgs({
@@ -134,8 +134,6 @@ class Readers {
 
 interface Stats {
   revision: number;
-  primaryPid: number;
-  workers: { pid: number }[];
 }
 
 async function stats(server: RunningServer): Promise<Stats> {
@@ -154,14 +152,6 @@ async function settledRevision(server: RunningServer): Promise<number> {
     if (revision === last) return revision;
     last = revision;
   }
-}
-
-/** User plus system CPU milliseconds of `pid` (clock ticks of 10 ms). Linux only. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    .split(') ')[1]!
-    .split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function until(
@@ -190,9 +180,7 @@ async function putLoad(
   name: string,
   seconds: number,
 ): Promise<Run> {
-  const { primaryPid, workers: list } = await stats(server);
-  const pids = [primaryPid, ...list.map((w) => w.pid)];
-  const cpuBefore = pids.map(cpuMs);
+  const spent = cpuMeter(server.pids());
   const clientBefore = process.cpuUsage();
   const summary = await closedLoad({
     origin: server.origin,
@@ -204,7 +192,7 @@ async function putLoad(
       body: VALUE,
     }),
   });
-  const cpu = pids.reduce((sum, pid, i) => sum + cpuMs(pid) - cpuBefore[i]!, 0);
+  const cpu = spent().reduce((a, b) => a + b, 0);
   const client = process.cpuUsage(clientBefore);
   return {
     name,
