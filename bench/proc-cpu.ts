@@ -27,8 +27,8 @@ export function withChildren(pid: number): number[] {
   return [pid, ...children];
 }
 
-/** Starts a CPU meter over `pids`; the returned function gives the CPU ms each spent since. */
-export function cpuMeter(pids: readonly number[]): () => number[] {
+/** Starts a CPU meter over `pids`; the returned function gives their total CPU ms since. */
+export function cpuMeter(pids: readonly number[]): () => number {
   const before = pids.map(cpuMs);
-  return () => pids.map((pid, i) => cpuMs(pid) - before[i]!);
+  return () => pids.reduce((sum, pid, i) => sum + cpuMs(pid) - before[i]!, 0);
 }
