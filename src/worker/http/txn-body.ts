@@ -2,7 +2,7 @@ import type { Config } from '../../config/config';
 import type { Milliseconds, Precondition } from '../../store';
 import { MAX_TTL } from '../../store';
 import { Errors, HttpError } from './http-errors';
-import { JsonScanner, JsonSyntaxError } from './json-scanner';
+import { JsonScanner, JsonSyntaxError } from '../../json/json-scanner';
 import { checkKey } from './request-parsing';
 
 /** The most operations one `POST /_/txn` may carry. */
