@@ -1,6 +1,10 @@
 import { Errors, HttpError } from './http-errors';
 import { readCursor } from './list-cursor';
-import { Consistency, readQueryParameters } from './request-parsing';
+import {
+  Consistency,
+  readConsistency,
+  readQueryParameters,
+} from './request-parsing';
 
 /** Keys per page when `limit` is absent. */
 export const DEFAULT_LIST_LIMIT = 100;
@@ -65,9 +69,8 @@ export function parseListQuery(
   if (valuesText !== 'true' && valuesText !== 'false')
     return Errors.invalidValues;
 
-  const consistency = given.get('consistency') ?? 'eventual';
-  if (consistency !== 'eventual' && consistency !== 'strong')
-    return Errors.invalidConsistency;
+  const consistency = readConsistency(given.get('consistency'));
+  if (consistency instanceof HttpError) return consistency;
 
   return { prefix, limit, after, values: valuesText === 'true', consistency };
 }

@@ -5,9 +5,18 @@ import { Errors, HttpError } from './http-errors';
 /** A request's `consistency` query parameter. */
 export type Consistency = 'eventual' | 'strong';
 
-/** Reads `?consistency=`; absent means eventual, anything but the two words is an error. */
+/** Reads `?consistency=` from Fastify's parsed query, as {@link readConsistency} does. */
 export function parseConsistency(query: unknown): Consistency | HttpError {
-  const value = (query as Record<string, unknown> | undefined)?.consistency;
+  return readConsistency(
+    (query as Record<string, unknown> | undefined)?.consistency,
+  );
+}
+
+/**
+ * Reads the value of a `consistency` parameter: absent means eventual, anything but the two
+ * words is an error.
+ */
+export function readConsistency(value: unknown): Consistency | HttpError {
   if (value === undefined || value === 'eventual') return 'eventual';
   if (value === 'strong') return 'strong';
   return Errors.invalidConsistency;

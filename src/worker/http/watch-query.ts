@@ -1,6 +1,6 @@
 import type { Revision } from '../../store';
 import { Errors, HttpError } from './http-errors';
-import { readQueryParameters } from './request-parsing';
+import { readConsistency, readQueryParameters } from './request-parsing';
 
 /** What a `GET /_/watch` asks for. */
 export interface WatchQuery {
@@ -45,9 +45,8 @@ export function parseWatchQuery(
   }
   const values = query.get('values') ?? 'true';
   if (values !== 'true' && values !== 'false') return Errors.invalidValues;
-  const consistency = query.get('consistency') ?? 'eventual';
-  if (consistency !== 'eventual' && consistency !== 'strong')
-    return Errors.invalidConsistency;
+  const consistency = readConsistency(query.get('consistency'));
+  if (consistency instanceof HttpError) return consistency;
   return { prefix, from, values: values === 'true' };
 }
 
