@@ -4,6 +4,7 @@ import {
   Consistency,
   readConsistency,
   readQueryParameters,
+  utf8LongerThan,
 } from './request-parsing';
 
 /** Keys per page when `limit` is absent. */
@@ -44,10 +45,7 @@ export function parseListQuery(
     return given.fault === 'repeated' ? twice(given.name) : Errors.badUrl;
 
   const prefix = given.get('prefix') ?? '';
-  if (
-    prefix.length * 3 > maxKeyBytes &&
-    Buffer.byteLength(prefix, 'utf8') > maxKeyBytes
-  )
+  if (utf8LongerThan(prefix, maxKeyBytes))
     return Errors.prefixTooLong(maxKeyBytes);
 
   const limitText = given.get('limit');

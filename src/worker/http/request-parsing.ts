@@ -32,11 +32,16 @@ export function checkKey(key: string, maxBytes: number): HttpError | undefined {
       'the key is empty: it must be 1 to ' + maxBytes + ' bytes',
     );
   if (key === '_') return Errors.reservedKey;
-  // A UTF-16 code unit is at most 3 bytes of UTF-8, so short keys skip the exact count.
-  if (key.length * 3 > maxBytes && Buffer.byteLength(key, 'utf8') > maxBytes) {
-    return Errors.keyTooLong(maxBytes);
-  }
+  if (utf8LongerThan(key, maxBytes)) return Errors.keyTooLong(maxBytes);
   return undefined;
+}
+
+/** Whether `text` takes more than `maxBytes` bytes of UTF-8 (a lone surrogate takes 3). */
+export function utf8LongerThan(text: string, maxBytes: number): boolean {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8, so short texts skip the exact count.
+  return (
+    text.length * 3 > maxBytes && Buffer.byteLength(text, 'utf8') > maxBytes
+  );
 }
 
 /** Parses a `:ttl` path segment: decimal digits only, 1 to {@link MAX_TTL} milliseconds. */
