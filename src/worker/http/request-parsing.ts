@@ -121,7 +121,7 @@ export function noneMatchHits(
  * Percent-decodes one query name or value as a key is decoded (`+` stays a plus sign);
  * undefined for a bad escape or bytes that are not UTF-8.
  */
-export function decodeQueryComponent(text: string): string | undefined {
+function decodeQueryComponent(text: string): string | undefined {
   if (!text.includes('%')) return text;
   try {
     return decodeURIComponent(text);
