@@ -1,11 +1,11 @@
-import { memberSpans } from './json-spans';
+import { listedValueSpans } from './json-spans';
 
-const slices = (text: string, name: string, depth: number): string[] =>
-  memberSpans(text, name, depth).map(({ start, end }) =>
+const slices = (text: string, listName: string): string[] =>
+  listedValueSpans(text, listName).map(({ start, end }) =>
     text.slice(start, end),
   );
 
-describe('memberSpans', () => {
+describe('listedValueSpans', () => {
   it('finds the exact source of each listed value, whatever its form', () => {
     const page =
       '{"keys": [' +
@@ -16,8 +16,8 @@ describe('memberSpans', () => {
       '{"key": "e", "value": [ ]},' +
       '{"key": "f", "value": null}, {"key": "g"},' +
       '{"key": "h", "value": true}' +
-      '], "cursor": null, "value": "not at depth 3"}';
-    expect(slices(page, 'value', 3)).toEqual([
+      '], "cursor": null, "value": "not in the list"}';
+    expect(slices(page, 'keys')).toEqual([
       '1.0',
       '12345678901234567890',
       '"caf\\u00e9 \\"}\\" ]"',
@@ -28,15 +28,21 @@ describe('memberSpans', () => {
     ]);
   });
 
-  it('matches member names by their decoded text, at the given depth only', () => {
-    const text = '{"v\\u0061lue": -0.5e+3, "x": {"value": 1}}';
-    expect(slices(text, 'value', 1)).toEqual(['-0.5e+3']);
-    expect(slices(text, 'value', 2)).toEqual(['1']);
-    expect(slices(text, 'value', 3)).toEqual([]);
+  it('matches names by their decoded text, in the named list only', () => {
+    const text =
+      '{"ch\\u0061nges": [{"v\\u0061lue": -0.5e+3, "x": {"value": 1}}], "keys": [{"value": 2}]}';
+    expect(slices(text, 'changes')).toEqual(['-0.5e+3']);
+    expect(slices(text, 'keys')).toEqual(['2']);
   });
 
-  it('finds nothing in scalars, empty containers and whitespace', () => {
-    for (const text of ['1', '"value"', '{}', '[]', ' { } ', '[[], {}]'])
-      expect(slices(text, 'value', 1)).toEqual([]);
+  it('finds nothing in empty lists and entries without a value', () => {
+    for (const text of ['{}', '{"keys": []}', ' { "keys" : [ { } ] } '])
+      expect(slices(text, 'keys')).toEqual([]);
+  });
+
+  it('finds a value nested deeper than the call stack goes', () => {
+    const depth = 200_000;
+    const deep = '['.repeat(depth) + ']'.repeat(depth);
+    expect(slices(`{"keys": [{"value": ${deep}}]}`, 'keys')).toEqual([deep]);
   });
 });

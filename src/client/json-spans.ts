@@ -1,96 +1,28 @@
-/** Where a JSON value lies in a text: `text.slice(start, end)` is exactly its source. */
-export interface Span {
-  readonly start: number;
-  readonly end: number;
-}
-
-const WHITESPACE = new Set([' ', '\t', '\n', '\r']);
+import { JsonScanner, JsonSpan } from '../json/json-scanner';
 
 /**
- * The spans of the values of every object member called `name` that sits `depth` containers
- * deep in the JSON text `text` (in `{"keys": [{"value": 1}]}`, the member `value` is 3 deep: the
- * outer object, the array, the inner object), in the order they appear.
+ * The spans of the `value` members of the objects in the array that the member `listName` of
+ * the JSON object `text` holds (`{"keys": [{"value": 1}]}`), in the order they appear.
  *
  * This is how the client hands out a listed or watched value as the exact text the server
  * embedded, rather than a parse and a re-serialization that would change it (`1.0` -> `1`, a
- * big integer rounded, `\u00e9` -> `é`). `text` must be valid JSON: check it with `JSON.parse`
- * first; on anything else the result is unspecified (it may throw).
+ * big integer rounded, `\u00e9` -> `é`). It reads with the server's own scanner, so a value
+ * nested to any depth is found; on text of another shape it throws a `JsonSyntaxError`.
  */
-export function memberSpans(text: string, name: string, depth: number): Span[] {
-  const spans: Span[] = [];
-  let i = 0;
-
-  const skipWhitespace = (): void => {
-    while (i < text.length && WHITESPACE.has(text[i]!)) i++;
-  };
-  /** Moves past the string that starts at `i`; returns where it started. */
-  const skipString = (): number => {
-    const start = i;
-    for (i++; text[i] !== '"'; i++) if (text[i] === '\\') i++;
-    i++;
-    return start;
-  };
-  const expect = (char: string): void => {
-    if (text[i] !== char) throw new Error(`expected ${char} at ${i}`);
-    i++;
-  };
-  const value = (level: number): void => {
-    skipWhitespace();
-    const char = text[i];
-    if (char === '{') {
-      i++;
-      skipWhitespace();
-      if (text[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        skipWhitespace();
-        const keyStart = skipString();
-        const wanted =
-          level + 1 === depth &&
-          (JSON.parse(text.slice(keyStart, i)) as string) === name;
-        skipWhitespace();
-        expect(':');
-        skipWhitespace();
-        const start = i;
-        value(level + 1);
-        if (wanted) spans.push({ start, end: i });
-        skipWhitespace();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        expect('}');
-        return;
-      }
-    }
-    if (char === '[') {
-      i++;
-      skipWhitespace();
-      if (text[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        value(level + 1);
-        skipWhitespace();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        expect(']');
-        return;
-      }
-    }
-    if (char === '"') {
-      skipString();
+export function listedValueSpans(text: string, listName: string): JsonSpan[] {
+  const scanner = new JsonScanner(text);
+  const spans: JsonSpan[] = [];
+  scanner.scanObject((name) => {
+    if (name !== listName) {
+      scanner.skipValue();
       return;
     }
-    // A number or a literal: it ends at a delimiter or whitespace.
-    while (i < text.length && !/[\s,\]}]/.test(text[i]!)) i++;
-  };
-
-  value(0);
+    scanner.scanArray(() =>
+      scanner.scanObject((member) => {
+        const span = scanner.skipValue();
+        if (member === 'value') spans.push(span);
+      }),
+    );
+  });
   return spans;
 }

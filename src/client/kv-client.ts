@@ -7,7 +7,7 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { KvConnectionError, KvError } from './errors';
-import { memberSpans } from './json-spans';
+import { listedValueSpans } from './json-spans';
 import { SseParser } from './sse';
 import type {
   CreateOptions,
@@ -247,7 +247,7 @@ export class KvClient {
       cursor: string | null;
       revision: number;
     }>(answer);
-    return { ...page, keys: withRawValues(answer.body, page.keys) };
+    return { ...page, keys: withRawValues(answer.body, 'keys', page.keys) };
   }
 
   /** Every key from `options.cursor` on (or from the start), following the cursors page by page. */
@@ -521,16 +521,16 @@ async function readBody(response: IncomingMessage): Promise<string> {
 }
 
 /**
- * `entries` (parsed from `text`) with each `value` replaced by its exact source in `text`: the
- * `value` members three containers deep (`{"keys": [{"value": ...}]}` or
- * `{"changes": [{"value": ...}]}`), in order. Until then an entry's `value` is the parsed JSON
- * value, whatever its type says.
+ * `entries` (parsed from `text`, the array its member `listName` holds) with each `value`
+ * replaced by its exact source in `text`, in order. Until then an entry's `value` is the
+ * parsed JSON value, whatever its type says.
  */
 function withRawValues<T extends { value?: JsonText }>(
   text: string,
+  listName: 'keys' | 'changes',
   entries: readonly T[],
 ): T[] {
-  const spans = memberSpans(text, 'value', 3);
+  const spans = listedValueSpans(text, listName);
   let next = 0;
   return entries.map((entry) => {
     if (!('value' in entry)) return entry;
@@ -558,7 +558,7 @@ async function* changeEvents(
       };
       yield {
         revision: data.revision,
-        changes: withRawValues(event.data, data.changes),
+        changes: withRawValues(event.data, 'changes', data.changes),
       };
     }
   }

@@ -21,7 +21,7 @@
  *     one of them; `http-reply.ts` sends; `request-parsing.ts`, `bearer-auth.ts`,
  *     `request-ids.ts`;
  *   - one file per route group: `read-route.ts`, `write-routes.ts`, `txn-route.ts` (with
- *     `txn-body.ts`, `json-scanner.ts`), `list-route.ts` (with `list-query.ts`,
+ *     `txn-body.ts`, over `src/json/json-scanner.ts`), `list-route.ts` (with `list-query.ts`,
  *     `list-cursor.ts`, `list-page.ts`), `watch-route.ts` (with `watch-query.ts`,
  *     `watch-hub.ts`, `watch-events.ts`, `prefix-index.ts`);
  *   - `system.controller.ts`: health, stats, digest, metrics and `openapi.json` under `/_/`.

@@ -1,6 +1,11 @@
 import { Errors, HttpError } from './http-errors';
 import { readCursor } from './list-cursor';
-import { Consistency, readQueryParameters } from './request-parsing';
+import {
+  Consistency,
+  readConsistency,
+  readQueryParameters,
+  utf8LongerThan,
+} from './request-parsing';
 
 /** Keys per page when `limit` is absent. */
 export const DEFAULT_LIST_LIMIT = 100;
@@ -40,10 +45,7 @@ export function parseListQuery(
     return given.fault === 'repeated' ? twice(given.name) : Errors.badUrl;
 
   const prefix = given.get('prefix') ?? '';
-  if (
-    prefix.length * 3 > maxKeyBytes &&
-    Buffer.byteLength(prefix, 'utf8') > maxKeyBytes
-  )
+  if (utf8LongerThan(prefix, maxKeyBytes))
     return Errors.prefixTooLong(maxKeyBytes);
 
   const limitText = given.get('limit');
@@ -65,9 +67,8 @@ export function parseListQuery(
   if (valuesText !== 'true' && valuesText !== 'false')
     return Errors.invalidValues;
 
-  const consistency = given.get('consistency') ?? 'eventual';
-  if (consistency !== 'eventual' && consistency !== 'strong')
-    return Errors.invalidConsistency;
+  const consistency = readConsistency(given.get('consistency'));
+  if (consistency instanceof HttpError) return consistency;
 
   return { prefix, limit, after, values: valuesText === 'true', consistency };
 }

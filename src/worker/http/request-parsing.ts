@@ -5,9 +5,18 @@ import { Errors, HttpError } from './http-errors';
 /** A request's `consistency` query parameter. */
 export type Consistency = 'eventual' | 'strong';
 
-/** Reads `?consistency=`; absent means eventual, anything but the two words is an error. */
+/** Reads `?consistency=` from Fastify's parsed query, as {@link readConsistency} does. */
 export function parseConsistency(query: unknown): Consistency | HttpError {
-  const value = (query as Record<string, unknown> | undefined)?.consistency;
+  return readConsistency(
+    (query as Record<string, unknown> | undefined)?.consistency,
+  );
+}
+
+/**
+ * Reads the value of a `consistency` parameter: absent means eventual, anything but the two
+ * words is an error.
+ */
+export function readConsistency(value: unknown): Consistency | HttpError {
   if (value === undefined || value === 'eventual') return 'eventual';
   if (value === 'strong') return 'strong';
   return Errors.invalidConsistency;
@@ -23,11 +32,16 @@ export function checkKey(key: string, maxBytes: number): HttpError | undefined {
       'the key is empty: it must be 1 to ' + maxBytes + ' bytes',
     );
   if (key === '_') return Errors.reservedKey;
-  // A UTF-16 code unit is at most 3 bytes of UTF-8, so short keys skip the exact count.
-  if (key.length * 3 > maxBytes && Buffer.byteLength(key, 'utf8') > maxBytes) {
-    return Errors.keyTooLong(maxBytes);
-  }
+  if (utf8LongerThan(key, maxBytes)) return Errors.keyTooLong(maxBytes);
   return undefined;
+}
+
+/** Whether `text` takes more than `maxBytes` bytes of UTF-8 (a lone surrogate takes 3). */
+export function utf8LongerThan(text: string, maxBytes: number): boolean {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8, so short texts skip the exact count.
+  return (
+    text.length * 3 > maxBytes && Buffer.byteLength(text, 'utf8') > maxBytes
+  );
 }
 
 /** Parses a `:ttl` path segment: decimal digits only, 1 to {@link MAX_TTL} milliseconds. */
@@ -107,7 +121,7 @@ export function noneMatchHits(
  * Percent-decodes one query name or value as a key is decoded (`+` stays a plus sign);
  * undefined for a bad escape or bytes that are not UTF-8.
  */
-export function decodeQueryComponent(text: string): string | undefined {
+function decodeQueryComponent(text: string): string | undefined {
   if (!text.includes('%')) return text;
   try {
     return decodeURIComponent(text);

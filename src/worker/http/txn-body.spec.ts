@@ -5,7 +5,7 @@ import {
   randomJsonValue,
   randomWhitespace,
   trimJsonWhitespace,
-} from './json-texts.spec-support';
+} from '../../json/json-texts.spec-support';
 import { parseTxnBody, TXN_MAX_OPS, TxnBodyParse, TxnOp } from './txn-body';
 
 const LIMITS = { maxKeyBytes: 512, maxValueBytes: 1_048_576 };

@@ -2,8 +2,8 @@ import type { Config } from '../../config/config';
 import type { Milliseconds, Precondition } from '../../store';
 import { MAX_TTL } from '../../store';
 import { Errors, HttpError } from './http-errors';
-import { JsonScanner, JsonSyntaxError } from './json-scanner';
-import { checkKey } from './request-parsing';
+import { JsonScanner, JsonSyntaxError } from '../../json/json-scanner';
+import { checkKey, utf8LongerThan } from './request-parsing';
 
 /** The most operations one `POST /_/txn` may carry. */
 export const TXN_MAX_OPS = 128;
@@ -281,8 +281,7 @@ class TxnBodyReader {
     const { start, end } = this.scanner.skipValue();
     const value = this.body.slice(start, end);
     const limit = this.limits.maxValueBytes;
-    // A UTF-16 code unit is at most 3 bytes of UTF-8, so short values skip the exact count.
-    if (value.length * 3 > limit && Buffer.byteLength(value, 'utf8') > limit)
+    if (utf8LongerThan(value, limit))
       throw Errors.inTxnOp(index, Errors.valueTooLarge(limit));
     return value;
   }

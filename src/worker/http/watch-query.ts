@@ -1,6 +1,10 @@
 import type { Revision } from '../../store';
 import { Errors, HttpError } from './http-errors';
-import { readQueryParameters } from './request-parsing';
+import {
+  readConsistency,
+  readQueryParameters,
+  utf8LongerThan,
+} from './request-parsing';
 
 /** What a `GET /_/watch` asks for. */
 export interface WatchQuery {
@@ -33,7 +37,7 @@ export function parseWatchQuery(
       : Errors.badUrl;
   const prefix = query.get('prefix') ?? '';
   // A prefix is held to a key's limit, with the same answer: a longer one could match no key.
-  if (Buffer.byteLength(prefix, 'utf8') > maxKeyBytes)
+  if (utf8LongerThan(prefix, maxKeyBytes))
     return Errors.keyTooLong(maxKeyBytes);
   let from: Revision | undefined;
   if (lastEventId !== undefined && lastEventId !== '') {
@@ -45,9 +49,8 @@ export function parseWatchQuery(
   }
   const values = query.get('values') ?? 'true';
   if (values !== 'true' && values !== 'false') return Errors.invalidValues;
-  const consistency = query.get('consistency') ?? 'eventual';
-  if (consistency !== 'eventual' && consistency !== 'strong')
-    return Errors.invalidConsistency;
+  const consistency = readConsistency(query.get('consistency'));
+  if (consistency instanceof HttpError) return consistency;
   return { prefix, from, values: values === 'true' };
 }
 

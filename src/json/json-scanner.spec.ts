@@ -1,4 +1,4 @@
-import { prng } from '../../store/seeded-random.spec-support';
+import { prng } from '../store/seeded-random.spec-support';
 import {
   END_OF_TEXT,
   JsonScanner,
