@@ -34,9 +34,9 @@ export interface OrderedIndexOptions {
 }
 
 /** Default most keys a leaf holds. */
-export const DEFAULT_LEAF_CAPACITY = 128;
+const DEFAULT_LEAF_CAPACITY = 128;
 /** Default most children a branch holds. */
-export const DEFAULT_BRANCH_CAPACITY = 64;
+const DEFAULT_BRANCH_CAPACITY = 64;
 /** Leaves (and their cells) are allocated this many at a time, in one typed array. */
 const LEAVES_PER_CHUNK = 64;
 /** Rough bytes of a small JS object with a few fields, for {@link OrderedIndex.bytes}. */
