@@ -1,7 +1,8 @@
 import { Packr } from 'msgpackr';
 import {
+  CHANGE_WIRE_FIELDS,
   ChangeFlags,
-  changeFlags,
+  flattenChanges,
   revisionFromFlags,
   type Change,
   type ChangeBatch,
@@ -84,7 +85,6 @@ export function unpackArray(payload: Uint8Array): unknown[] {
 
 // The first log format had no flags: each change took the next revision and none was an expiry.
 const V1_CHANGE_FIELDS = 3;
-const CHANGE_FIELDS = 4;
 // Marks a batch frame of the current format; a first-format frame starts with its `from`.
 const BATCH_V2 = 'b2';
 
@@ -96,13 +96,9 @@ const BATCH_V2 = 'b2';
  * deadline, ...]`, whose i-th change has revision `from + i`.
  */
 export function encodeBatchFrame(batch: ChangeBatch): Buffer {
-  const wire: unknown[] = [BATCH_V2, batch.from];
-  const changes = batch.changes;
-  for (let i = 0; i < changes.length; i++) {
-    const c = changes[i]!;
-    wire.push(c.key, c.value, c.deadline, changeFlags(changes, i));
-  }
-  return encodeFrame(packPayload(wire));
+  return encodeFrame(
+    packPayload(flattenChanges([BATCH_V2, batch.from], batch.changes)),
+  );
 }
 
 /** Decodes the payload of a log frame; throws {@link FormatError} if it is not a batch. */
@@ -110,7 +106,7 @@ export function decodeBatch(payload: Uint8Array): ChangeBatch {
   const wire = unpackArray(payload);
   const v2 = wire[0] === BATCH_V2;
   const start = v2 ? 2 : 1;
-  const fields = v2 ? CHANGE_FIELDS : V1_CHANGE_FIELDS;
+  const fields = v2 ? CHANGE_WIRE_FIELDS : V1_CHANGE_FIELDS;
   const from = wire[start - 1];
   if (
     !Number.isSafeInteger(from) ||

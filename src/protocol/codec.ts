@@ -1,5 +1,10 @@
 import { Packr } from 'msgpackr';
-import { ChangeFlags, changeFlags, revisionFromFlags } from '../store';
+import {
+  CHANGE_WIRE_FIELDS,
+  ChangeFlags,
+  flattenChanges,
+  revisionFromFlags,
+} from '../store';
 import type {
   Change,
   Precondition,
@@ -37,7 +42,6 @@ export class ProtocolError extends Error {
 
 const WRITE_FIELDS = 8;
 const RESULT_FIELDS = 3;
-const CHANGE_FIELDS = 4;
 const SHARD_IMAGE_FIELDS = 3;
 const TXN_OP_FIELDS = 6;
 const TXN_FAILURE_FIELDS = 4;
@@ -110,14 +114,14 @@ function toWire(message: Message): unknown[] {
       return wire;
     }
     case MessageType.Batch:
-      return pushChanges(
+      return flattenChanges(
         [message.type, message.from, message.publishedAt, message.ack],
         message.changes,
       );
     case MessageType.HistoryRequest:
       return [message.type, message.id, message.after, message.upTo];
     case MessageType.HistoryChanges:
-      return pushChanges(
+      return flattenChanges(
         [
           message.type,
           message.id,
@@ -340,15 +344,6 @@ function toTxnFailure(wire: unknown[], at: number): TxnFailure {
   };
 }
 
-/** Appends `changes` to `wire` flattened: key, value, deadline, {@link changeFlags}. */
-function pushChanges(wire: unknown[], changes: readonly Change[]): unknown[] {
-  for (let i = 0; i < changes.length; i++) {
-    const c = changes[i]!;
-    wire.push(c.key, c.value, c.deadline, changeFlags(changes, i));
-  }
-  return wire;
-}
-
 function toListedKey(wire: unknown[], at: number): ListedKey {
   return {
     key: wire[at] as string,
@@ -360,7 +355,7 @@ function toListedKey(wire: unknown[], at: number): ListedKey {
 
 function readChanges(wire: unknown[], start: number, from: number): Change[] {
   let previous: number | undefined;
-  return records(wire, start, CHANGE_FIELDS, (w, at) => {
+  return records(wire, start, CHANGE_WIRE_FIELDS, (w, at) => {
     const flags = w[at + 3] as number;
     const revision = revisionFromFlags(previous, from, flags);
     previous = revision;

@@ -1,5 +1,5 @@
 import { Change, ChangeBatch } from './change';
-import { Entry, isLive } from './entry';
+import { Entry } from './entry';
 import { ExpiryQueue } from './expiry-queue';
 import { KvTable } from './kv-table';
 import { DEFAULT_SHARD_BITS, ListPage } from './entry-table';
@@ -108,7 +108,7 @@ export class AuthoritativeStore {
   /** Applies `command` if its conditions hold, and says what happened. */
   execute(command: WriteCommand): WriteOutcome {
     const now = this.clock();
-    const current = this.liveEntry(command.key, now);
+    const current = this.table.read(command.key, now);
     const refusal = refusalOf(command.op, command, current);
     if (refusal !== undefined) return REJECTED(refusal);
     if (command.op === WriteOp.Delete) {
@@ -164,7 +164,7 @@ export class AuthoritativeStore {
     let writes = 0;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      const current = this.liveEntry(op.key, now);
+      const current = this.table.read(op.key, now);
       const refusal = refusalOf(op.kind, op, current);
       if (refusal !== undefined) {
         (failures ??= []).push({
@@ -290,11 +290,6 @@ export class AuthoritativeStore {
     if (this.currentRevision !== 0 || this.pending.length > 0) {
       throw new Error('a store can be restored only before its first write');
     }
-  }
-
-  private liveEntry(key: string, now: Milliseconds): Entry | undefined {
-    const stored = this.table.entries.get(key);
-    return stored !== undefined && isLive(stored, now) ? stored : undefined;
   }
 
   /** Whether `newKeys` more keys would pass `maxKeys`; reaps expired keys before saying yes. */

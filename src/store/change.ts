@@ -54,6 +54,24 @@ export function changeFlags(changes: readonly Change[], i: number): number {
   );
 }
 
+/** Fields {@link flattenChanges} writes per change. */
+export const CHANGE_WIRE_FIELDS = 4;
+
+/**
+ * Appends `changes` to `wire` flattened, {@link CHANGE_WIRE_FIELDS} a change: key, value (null
+ * for a delete), deadline, {@link changeFlags}. Returns `wire`.
+ */
+export function flattenChanges(
+  wire: unknown[],
+  changes: readonly Change[],
+): unknown[] {
+  for (let i = 0; i < changes.length; i++) {
+    const c = changes[i]!;
+    wire.push(c.key, c.value, c.deadline, changeFlags(changes, i));
+  }
+  return wire;
+}
+
 /**
  * The revision of a change read back from the wire: `from` for the first, else the previous
  * change's revision, plus one unless `flags` says it shares it.

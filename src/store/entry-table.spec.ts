@@ -1,5 +1,6 @@
 import { Entry } from './entry';
 import { DEFAULT_SHARD_BITS, EntryTable, ShardImage } from './entry-table';
+import { exportAll } from './entry-table.spec-support';
 import { MULTI, MULTI_BYTES, plain, PlainEntry } from './entry.spec-support';
 import { prng } from './seeded-random.spec-support';
 import { MAX_TTL, NO_DEADLINE } from './types';
@@ -26,16 +27,6 @@ function sorted(model: Map<string, PlainEntry>): [string, PlainEntry][] {
 function same(actual: unknown, expected: unknown): void {
   if (JSON.stringify(actual) !== JSON.stringify(expected))
     expect(actual).toEqual(expected);
-}
-
-/** Every image of `table` live at `now`. */
-function exportAll(table: EntryTable, now: number): ShardImage[] {
-  const images: ShardImage[] = [];
-  for (let shard = 0; shard < table.shardCount; shard++) {
-    const image = table.exportShard(shard, now);
-    if (image !== undefined) images.push(image);
-  }
-  return images;
 }
 
 /**

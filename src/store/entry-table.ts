@@ -650,17 +650,20 @@ export class EntryTable {
       keys.read(locator);
       const bytes = keys.keyBytes;
       const start = keys.keyStart;
-      if (keys.keyLength < prefixBytes.length) break;
-      let matches = true;
-      for (let i = 0; i < prefixBytes.length; i++) {
-        if (bytes[start + i] !== prefixBytes[i]) {
-          matches = false;
-          break;
-        }
-      }
-      if (!matches) break;
-      const shard =
-        this.shards[this.shift === HASH_BITS ? 0 : locator >>> this.shift]!;
+      if (
+        keys.keyLength < prefixBytes.length ||
+        compareUtf8(
+          bytes,
+          start,
+          prefixBytes.length,
+          prefixBytes,
+          0,
+          prefixBytes.length,
+        ) !== 0
+      )
+        break;
+      // A locator splits into shard and slot as a hash does.
+      const shard = this.shards[this.shardIndexOf(locator)]!;
       const entry = shard.entryAt(start - HEADER_BYTES);
       if (!isLive(entry, now)) continue;
       if (entries.length === limit) return { entries, more: true };

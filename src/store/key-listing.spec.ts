@@ -1,5 +1,6 @@
 import { Change } from './change';
-import { EntryTable, ListPage, ShardImage } from './entry-table';
+import { EntryTable, ListPage } from './entry-table';
+import { exportAll } from './entry-table.spec-support';
 import { plain, PlainEntry } from './entry.spec-support';
 import { KvTable } from './kv-table';
 import { OrderedIndex, OrderedIndexOptions } from './ordered-index';
@@ -50,16 +51,6 @@ function expectedPage(
  */
 function checkIndex(table: EntryTable): void {
   (table as unknown as { order: OrderedIndex }).order.check();
-}
-
-/** Every live image of `table` at `now`. */
-function exportAll(table: EntryTable, now: number): ShardImage[] {
-  const images: ShardImage[] = [];
-  for (let shard = 0; shard < table.shardCount; shard++) {
-    const image = table.exportShard(shard, now);
-    if (image !== undefined) images.push(image);
-  }
-  return images;
 }
 
 /**

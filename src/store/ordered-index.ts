@@ -34,9 +34,9 @@ export interface OrderedIndexOptions {
 }
 
 /** Default most keys a leaf holds. */
-export const DEFAULT_LEAF_CAPACITY = 128;
+const DEFAULT_LEAF_CAPACITY = 128;
 /** Default most children a branch holds. */
-export const DEFAULT_BRANCH_CAPACITY = 64;
+const DEFAULT_BRANCH_CAPACITY = 64;
 /** Leaves (and their cells) are allocated this many at a time, in one typed array. */
 const LEAVES_PER_CHUNK = 64;
 /** Rough bytes of a small JS object with a few fields, for {@link OrderedIndex.bytes}. */
@@ -109,18 +109,20 @@ class Branch {
       return;
     }
     const first = separators[0]!;
-    const last = separators[n - 1]!;
-    const most = Math.min(first.length, last.length);
-    let common = 0;
-    while (
-      common < most &&
-      first.charCodeAt(common) === last.charCodeAt(common)
-    )
-      common++;
+    const common = sharedLength(first, separators[n - 1]!);
     this.prefixText = first.slice(0, common);
     if (this.heads.length < n) this.heads = new Uint32Array(n * 2);
     for (let i = 0; i < n; i++) this.heads[i] = headOf(separators[i]!, common);
   }
+}
+
+/** How many first chars `a` and `b` (one char per byte) have in common. */
+function sharedLength(a: string, b: string): number {
+  const most = Math.min(a.length, b.length);
+  let common = 0;
+  while (common < most && a.charCodeAt(common) === b.charCodeAt(common))
+    common++;
+  return common;
 }
 
 /** The 4 chars of `text` (one per byte) from `at`, zero past its end, big-endian. */
@@ -787,13 +789,7 @@ export class OrderedIndex {
     if (leaf.count === 0) return;
     let text: string;
     if (low !== null && high !== null) {
-      const most = Math.min(low.length, high.length);
-      let common = 0;
-      while (
-        common < most &&
-        low.charCodeAt(common) === high.charCodeAt(common)
-      )
-        common++;
+      const common = sharedLength(low, high);
       if (common < leaf.prefix + PREFIX_RAISE) return;
       text = low.slice(0, common);
     } else {

@@ -3,9 +3,9 @@ import { KvTable } from './kv-table';
 import { Clock, Revision } from './types';
 
 /** Entries a slice looks at, at most, before the next shard would start. */
-export const DIGEST_SLICE_ENTRIES = 4096;
+const DIGEST_SLICE_ENTRIES = 4096;
 /** Characters of keys and bytes of values a slice hashes, at most, before the next shard. */
-export const DIGEST_SLICE_CHARS = 1 << 20;
+const DIGEST_SLICE_CHARS = 1 << 20;
 
 /** A digest of a table's live data, with the revision the table held when the scan began. */
 export interface TableDigest {
