@@ -1,5 +1,11 @@
 import { Agent, request as httpRequest } from 'node:http';
-import { HttpResponse, json, KvCluster, readResponse } from './support/cluster';
+import {
+  HttpResponse,
+  json,
+  KvCluster,
+  readResponse,
+  suiteCluster,
+} from './support/cluster';
 import {
   expectAck,
   expectError,
@@ -144,11 +150,7 @@ function getOn(
 describe('POST /_/txn on a default cluster', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start();
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster({}, (started) => (kv = started));
 
   describe('a committed transaction', () => {
     it('stores each value byte for byte as it stands in the body, served by every worker', async () => {
@@ -601,18 +603,17 @@ describe('POST /_/txn with KV_AUTH_TOKEN, KV_MAX_KEYS and small limits', () => {
   const bodyLimit = 157_184;
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({
+  suiteCluster(
+    {
       env: {
         KV_AUTH_TOKEN: token,
         KV_MAX_KEYS: '4',
         KV_MAX_VALUE_BYTES: '100',
         KV_MAX_KEY_BYTES: '16',
       },
-    });
-  });
-
-  afterAll(() => kv?.shutdown());
+    },
+    (started) => (kv = started),
+  );
 
   it('needs the bearer token', async () => {
     const body = { ops: [{ op: 'put', key: 'auth', value: 1 }] };

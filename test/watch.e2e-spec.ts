@@ -1,4 +1,10 @@
-import { HttpResponse, json, KvCluster, waitFor } from './support/cluster';
+import {
+  HttpResponse,
+  json,
+  KvCluster,
+  suiteCluster,
+  waitFor,
+} from './support/cluster';
 import { expectAck, expectError } from './support/expectations';
 import {
   pinConnection,
@@ -106,17 +112,20 @@ describe('watch', () => {
   let kv: KvCluster;
   let pids: number[];
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({
+  suiteCluster(
+    {
       env: {
         KV_AUTH_TOKEN: TOKEN,
         KV_WATCH_PING_MS: '200',
         KV_WATCH_BUFFER_BYTES: String(BUFFER_BYTES),
         KV_TTL_INTERVAL_MS: '20',
       },
-    });
-    pids = (await kv.stats(auth)).workers.map((w) => w.pid);
-  });
+    },
+    async (started) => {
+      kv = started;
+      pids = (await kv.stats(auth)).workers.map((w) => w.pid);
+    },
+  );
 
   it('streams each revision as one event: id, event and data lines, byte for byte', async () => {
     await put(kv, 'fmt-before', '0');
@@ -396,16 +405,17 @@ describe('watch', () => {
 describe('watch with a history of 10 revisions', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({
+  suiteCluster(
+    {
       env: {
         KV_AUTH_TOKEN: TOKEN,
         KV_WATCH_HISTORY: '10',
         // A shutdown that waits for streams would take this long.
         KV_SHUTDOWN_TIMEOUT_MS: '20000',
       },
-    });
-  });
+    },
+    (started) => (kv = started),
+  );
 
   async function expectCompacted(
     path: string,
