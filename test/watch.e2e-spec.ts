@@ -9,7 +9,7 @@ import { expectAck, expectError } from './support/expectations';
 import {
   pinConnection,
   signal,
-  waitForWorkers,
+  waitForReplacement,
   type KeepAliveConnection,
 } from './support/faults';
 import {
@@ -277,17 +277,14 @@ describe('watch', () => {
       // Written while the replacement forks and loads its snapshot: its own history starts
       // after some of these at least, so they can only come from the primary's.
       for (let i = 0; i < 20; i++) await write();
-      const stats = await waitForWorkers(
+      const fresh = await waitForReplacement(
         kv,
-        (s) =>
-          s.workers.length === 2 &&
-          s.workers.every((w) => w.live) &&
-          !s.workers.some((w) => w.pid === victim),
+        victim,
+        survivor,
         30_000,
         'a replacement worker',
         auth,
       );
-      const fresh = stats.workers.find((w) => w.pid !== survivor)!.pid;
       pids = [fresh, survivor];
       const resumed = await watchOn(
         kv,
@@ -461,17 +458,16 @@ describe('watch with a history of 10 revisions', () => {
 
     const [victim, survivor] = pids as [number, number];
     expect(signal(victim, 'SIGKILL')).toBe(true);
-    const stats = await waitForWorkers(
-      kv,
-      (s) =>
-        s.workers.length === 2 &&
-        s.workers.every((w) => w.live) &&
-        !s.workers.some((w) => w.pid === victim),
-      30_000,
-      'a replacement worker',
-      auth,
+    await check(
+      await waitForReplacement(
+        kv,
+        victim,
+        survivor,
+        30_000,
+        'a replacement worker',
+        auth,
+      ),
     );
-    await check(stats.workers.find((w) => w.pid !== survivor)!.pid);
   });
 
   it('ends every stream on SIGTERM and exits without waiting for them', async () => {

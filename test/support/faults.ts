@@ -698,6 +698,31 @@ export async function waitForWorkers(
   return last!;
 }
 
+/**
+ * Waits until /_/stats lists two live workers, `victim` not among them (its replacement has
+ * come); returns the pid of the one that is not `survivor`.
+ */
+export async function waitForReplacement(
+  kv: KvCluster,
+  victim: number,
+  survivor: number,
+  timeoutMs: number,
+  description: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
+  const stats = await waitForWorkers(
+    kv,
+    (s) =>
+      s.workers.length === 2 &&
+      s.workers.every((w) => w.live) &&
+      !s.workers.some((w) => w.pid === victim),
+    timeoutMs,
+    description,
+    headers,
+  );
+  return stats.workers.find((w) => w.pid !== survivor)!.pid;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Checking acknowledged writes
 
