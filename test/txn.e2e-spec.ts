@@ -1,11 +1,4 @@
-import { Agent, request as httpRequest } from 'node:http';
-import {
-  HttpResponse,
-  json,
-  KvCluster,
-  readResponse,
-  suiteCluster,
-} from './support/cluster';
+import { HttpResponse, json, KvCluster, suiteCluster } from './support/cluster';
 import {
   expectAck,
   expectError,
@@ -15,6 +8,7 @@ import {
   waitAbsentEverywhere,
   waitValueEverywhere,
 } from './support/expectations';
+import { KeepAliveConnection } from './support/faults';
 
 /**
  * `POST /_/txn` (docs/api.md) end to end against the built cluster. Every request
@@ -122,29 +116,6 @@ async function put(
   headers?: Record<string, string>,
 ): Promise<number> {
   return expectAck(await kv.write('PUT', `/${enc(key)}`, value, headers), key);
-}
-
-/** A GET on `agent`'s one kept-alive connection, with the local port it went out on. */
-function getOn(
-  kv: KvCluster,
-  agent: Agent,
-  path: string,
-): Promise<HttpResponse & { localPort: number }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: '127.0.0.1', port: kv.port, path, agent },
-      (res) => {
-        const localPort = res.socket.localPort ?? 0;
-        readResponse(res).then(
-          (response) => resolve({ ...response, localPort }),
-          reject,
-        );
-      },
-    );
-    req.setTimeout(15_000, () => req.destroy(new Error(`${path}: no answer`)));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 describe('POST /_/txn on a default cluster', () => {
@@ -530,13 +501,13 @@ describe('POST /_/txn on a default cluster', () => {
     const reader = async (id: number): Promise<number> => {
       let connections = 0;
       while (writing) {
-        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        const connection = new KeepAliveConnection(kv.port);
         try {
           let last = -1;
           let port: number | undefined;
           for (let read = 0; read < 6; read++) {
             const key = (read + id) % 2 === 0 ? 'atom-a' : 'atom-b';
-            const response = await getOn(kv, agent, `/${key}`);
+            const response = await connection.get(`/${key}`);
             port ??= response.localPort;
             expect(response.localPort).toBe(port);
             const n =
@@ -548,11 +519,11 @@ describe('POST /_/txn on a default cluster', () => {
             last = n;
             if (n >= 0) seen.push({ key, n, etag: response.headers.etag });
           }
-          const stats = await getOn(kv, agent, '/_/stats');
+          const stats = await connection.get('/_/stats');
           expect(stats.localPort).toBe(port);
           pids.add(json<{ pid: number }>(stats).pid);
         } finally {
-          agent.destroy();
+          connection.close();
         }
         connections++;
       }
