@@ -265,11 +265,6 @@ export interface CheckOptions {
   readonly streaming?: boolean;
 }
 
-/**
- * Checks real answers against the document: the status is documented for the operation, every
- * required header is there, every documented header and the body match their schemas, and the
- * media type is a documented one. Records which statuses of which operations were checked.
- */
 /** What a conformance suite sends besides the method and the path. */
 export interface Send {
   headers?: Record<string, string>;
@@ -288,6 +283,11 @@ export type ExpectConforms = (
   options?: Send,
 ) => Promise<HttpResponse>;
 
+/**
+ * Checks real answers against the document: the status is documented for the operation, every
+ * required header is there, every documented header and the body match their schemas, and the
+ * media type is a documented one. Records which statuses of which operations were checked.
+ */
 export class Conformance {
   /** `operationId status` of every answer checked so far. */
   readonly checked = new Set<string>();
