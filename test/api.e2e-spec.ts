@@ -2,6 +2,7 @@ import {
   HttpResponse,
   json,
   KvCluster,
+  suiteCluster,
   waitFor,
   waitUntil,
 } from './support/cluster';
@@ -96,11 +97,7 @@ async function expectExpiresOnTime(
 describe('API contract on a default cluster', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start();
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster({}, (started) => (kv = started));
 
   describe('fresh connections', () => {
     it('are spread over every worker by the cluster', async () => {
@@ -930,11 +927,10 @@ describe('API contract on a default cluster', () => {
 describe('TTL before the primary reaps (KV_TTL_INTERVAL_MS=60000)', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ env: { KV_TTL_INTERVAL_MS: '60000' } });
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster(
+    { env: { KV_TTL_INTERVAL_MS: '60000' } },
+    (started) => (kv = started),
+  );
 
   it('replicas hide an expired key by themselves; stats do not count it', async () => {
     expectAck(await kv.write('PUT', '/stays', '1'), 'stays');
@@ -1032,11 +1028,10 @@ describe('TTL before the primary reaps (KV_TTL_INTERVAL_MS=60000)', () => {
 describe('strong consistency (KV_RECONCILE_INTERVAL_MS=50)', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ env: { KV_RECONCILE_INTERVAL_MS: '50' } });
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster(
+    { env: { KV_RECONCILE_INTERVAL_MS: '50' } },
+    (started) => (kv = started),
+  );
 
   /** Ten GETs fired at once, each on a fresh connection, right after a strong write. */
   function tenAtOnce(path: string): Promise<HttpResponse[]> {
@@ -1110,11 +1105,10 @@ describe('strong consistency (KV_RECONCILE_INTERVAL_MS=50)', () => {
 describe('strong reads between reconciles (KV_RECONCILE_INTERVAL_MS=1000)', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ env: { KV_RECONCILE_INTERVAL_MS: '1000' } });
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster(
+    { env: { KV_RECONCILE_INTERVAL_MS: '1000' } },
+    (started) => (kv = started),
+  );
 
   it('GET ?consistency=strong answers from the primary while no replica has the write yet', async () => {
     // An eventual write is applied by the primary at once but published to the replicas only at
@@ -1164,11 +1158,10 @@ describe('strong reads between reconciles (KV_RECONCILE_INTERVAL_MS=1000)', () =
 describe('413 Payload Too Large (KV_MAX_VALUE_BYTES=1024)', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ env: { KV_MAX_VALUE_BYTES: '1024' } });
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster(
+    { env: { KV_MAX_VALUE_BYTES: '1024' } },
+    (started) => (kv = started),
+  );
 
   const ascii = (bytes: number): string => `"${'a'.repeat(bytes - 2)}"`;
 
@@ -1226,11 +1219,7 @@ describe('413 Payload Too Large (KV_MAX_VALUE_BYTES=1024)', () => {
 describe('507 Insufficient Storage (KV_MAX_KEYS=3)', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ env: { KV_MAX_KEYS: '3' } });
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster({ env: { KV_MAX_KEYS: '3' } }, (started) => (kv = started));
 
   it('a new key at the limit is 507 while updates and deletes still work', async () => {
     for (const key of ['k1', 'k2', 'k3'])
@@ -1283,11 +1272,7 @@ describe('401 Unauthorized (KV_AUTH_TOKEN set)', () => {
   const auth = { authorization: `Bearer ${token}` };
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ env: { KV_AUTH_TOKEN: token } });
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster({ env: { KV_AUTH_TOKEN: token } }, (started) => (kv = started));
 
   function expectUnauthorized(response: HttpResponse): void {
     expectError(response, 401);

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KvClient, KvError, WatchEvent } from '../src/client';
-import { CliResult, runCli, startCli } from './support/cli';
+import { CliResult, expectExit, runCli, startCli } from './support/cli';
 import { KvCluster, waitFor } from './support/cluster';
 
 /**
@@ -35,14 +35,6 @@ const env = (): Record<string, string> => ({
 });
 const cli = (args: string[], stdin?: string): Promise<CliResult> =>
   runCli(args, { env: env(), stdin });
-
-function expectExit(result: CliResult, code: number): CliResult {
-  if (result.code !== code)
-    throw new Error(
-      `expected exit ${code}, got ${result.code}; stdout: ${result.stdout}; stderr: ${result.stderr}`,
-    );
-  return result;
-}
 
 /** The lines of NDJSON output, parsed. */
 function lines<T = Record<string, unknown>>(stdout: string): T[] {

@@ -1,5 +1,5 @@
 import { KvClient, KvConnectionError, KvError, encodeKey } from '../src/client';
-import { CliResult, runCli } from './support/cli';
+import { CliResult, expectExit, runCli } from './support/cli';
 import { freePort, KvCluster, waitFor } from './support/cluster';
 
 /**
@@ -179,10 +179,7 @@ describe('the fanout-kv CLI', () => {
 
   /** The CLI's one JSON document on stdout, after checking it ended with `code`. */
   function output<T = Record<string, unknown>>(result: CliResult, code = 0): T {
-    if (result.code !== code)
-      throw new Error(
-        `expected exit ${code}, got ${result.code}; stdout: ${result.stdout}; stderr: ${result.stderr}`,
-      );
+    expectExit(result, code);
     expect(result.stdout.endsWith('\n')).toBe(true);
     return JSON.parse(result.stdout) as T;
   }
@@ -192,10 +189,7 @@ describe('the fanout-kv CLI', () => {
     result: CliResult,
     code: number,
   ): Record<string, unknown> {
-    if (result.code !== code)
-      throw new Error(
-        `expected exit ${code}, got ${result.code}; stdout: ${result.stdout}; stderr: ${result.stderr}`,
-      );
+    expectExit(result, code);
     expect(result.stdout).toBe('');
     return JSON.parse(result.stderr) as Record<string, unknown>;
   }

@@ -19,10 +19,10 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './support/launcher';
+import { delay, request } from './support/http';
+import { freePort, isAlive } from './support/launcher';
 
 const ROOT = join(__dirname, '..');
 
@@ -244,48 +244,25 @@ interface Answer {
   etag: string | undefined;
 }
 
-function httpCall(
+async function httpCall(
   port: number,
   method: 'GET' | 'PUT',
   path: string,
   body?: string,
 ): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const call = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        timeout: 5000,
-        agent: false,
-        headers:
-          body === undefined ? {} : { 'content-type': 'application/json' },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            body: text,
-            etag: res.headers.etag,
-          }),
-        );
-      },
-    );
-    call.on('timeout', () => call.destroy(new Error('timed out')));
-    call.on('error', reject);
-    call.end(body);
+  const response = await request(port, method, path, {
+    body,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    timeoutMs: 5000,
   });
+  return {
+    status: response.status,
+    body: response.body,
+    etag: response.headers.etag,
+  };
 }
 
 const httpGet = (port: number, path: string) => httpCall(port, 'GET', path);
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 interface Exit {
   code: number | null;
@@ -304,15 +281,6 @@ function exitWithin(
       timer = setTimeout(() => resolve(undefined), ms);
     }),
   ]).finally(() => clearTimeout(timer));
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The HEALTHCHECK command, run here the way Docker runs it in the container. */
@@ -466,7 +434,7 @@ async function startContainer(dataDir: string): Promise<Container> {
   while (Date.now() < deadline && child.exitCode === null) {
     answer = await httpGet(port, '/_/health').catch(() => undefined);
     if (answer?.status === 200) break;
-    await sleep(100);
+    await delay(100);
   }
   if (answer?.status !== 200)
     throw new Error(`/_/health never answered 200; output:\n${output}`);
@@ -555,7 +523,7 @@ describe('Dockerfile', () => {
       await stopContainer(container);
       // The primary waits for its workers: none is left behind.
       const gone = Date.now() + 5000;
-      while (workerPids.some(isAlive) && Date.now() < gone) await sleep(50);
+      while (workerPids.some(isAlive) && Date.now() < gone) await delay(50);
       expect(workerPids.filter(isAlive)).toEqual([]);
       expect(runHealthcheck(health, container.port)).toBe(1);
     }, 120_000);

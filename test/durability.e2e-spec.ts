@@ -15,6 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, Cluster, digest, launch, start, stop } from './support/durable';
+import { delay, waitFor, waitUntil } from './support/http';
 
 jest.setTimeout(120_000);
 
@@ -39,25 +40,6 @@ async function up(env: Record<string, string> = {}): Promise<Cluster> {
   const cluster = await start({ KV_DATA_DIR: dir, KV_FSYNC: 'always', ...env });
   running.push(cluster);
   return cluster;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Polls `done` until it holds, or fails after `timeoutMs`: a deadline generous enough for a
- * busy machine, never a fixed window that counts on a throughput.
- */
-async function waitUntil(
-  done: () => boolean,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 function logs(): string[] {
@@ -118,7 +100,12 @@ describe('durability (KV_DATA_DIR)', () => {
       () => ackedSoFar++,
     );
     // Killed mid-flood once enough writes were acknowledged, however long that takes here.
-    await waitUntil(() => ackedSoFar >= 500, 60_000, '500 acknowledged writes');
+    await waitFor(
+      () => ackedSoFar >= 500,
+      60_000,
+      '500 acknowledged writes',
+      20,
+    );
     first.process.kill('SIGKILL');
     killed = true;
     const acked = await writes;
@@ -161,7 +148,7 @@ describe('durability (KV_DATA_DIR)', () => {
       ).toBe(200);
     // ...and gone at it, however long the restart took: a deadline counted again from the
     // load would still be ahead by the time the restart took.
-    while (Date.now() <= before + TTL + 50) await sleep(20);
+    await waitUntil(before + TTL + 50);
     expect((await call(second, 'GET', '/ttl?consistency=strong')).status).toBe(
       404,
     );
@@ -226,13 +213,18 @@ describe('durability (KV_DATA_DIR)', () => {
     const snapshots = () =>
       (first.output().match(/snapshot written/g) ?? []).length;
     try {
-      await waitUntil(() => snapshots() >= 2, 90_000, 'two snapshots written');
+      await waitFor(
+        () => snapshots() >= 2,
+        90_000,
+        'two snapshots written',
+        20,
+      );
     } finally {
       stopped = true;
       await Promise.all([writes, deletes]);
     }
     // Short TTLs expire and are reaped before the comparison.
-    await sleep(600);
+    await delay(600);
     const live = await digest(first);
     await stop(first, 'SIGKILL');
     expect(

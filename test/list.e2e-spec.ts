@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { HttpResponse, json, KvCluster, waitUntil } from './support/cluster';
+import {
+  HttpResponse,
+  json,
+  KvCluster,
+  suiteCluster,
+  waitUntil,
+} from './support/cluster';
 import {
   expectAck,
   expectError,
@@ -141,11 +147,7 @@ function cursorFor(keyBytes: Buffer, version = 1): string {
 describe('GET /_/keys on a default cluster', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start();
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster({}, (started) => (kv = started));
 
   describe('order and prefixes', () => {
     // UTF-16 order differs from UTF-8 order past U+D7FF: '\uffff' sorts after '😀' (a
@@ -671,11 +673,7 @@ describe('GET /_/keys with KV_AUTH_TOKEN', () => {
   const auth = { authorization: `Bearer ${token}` };
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ env: { KV_AUTH_TOKEN: token } });
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster({ env: { KV_AUTH_TOKEN: token } }, (started) => (kv = started));
 
   it('needs the bearer token', async () => {
     const unauthorized: Record<string, string>[] = [

@@ -3,13 +3,13 @@ import { SseEvent, SseParser } from '../src/client/sse';
 import { HttpResponse, KvCluster, waitFor } from './support/cluster';
 import {
   Conformance,
+  conformanceCluster,
   LONG_TTL,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
   notProducedByRequests,
   OpenApiDocument,
   rawExchange,
-  startConformanceCluster,
 } from './support/openapi';
 
 /**
@@ -105,13 +105,9 @@ function openStream(
 describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV_MAX_KEYS=${MAX_KEYS})`, () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await startConformanceCluster(TOKEN, MAX_KEYS, {
-      KV_WATCH_HISTORY: String(WATCH_HISTORY),
-    });
-  }, 40_000);
-
-  afterAll(() => kv?.shutdown());
+  conformanceCluster(TOKEN, MAX_KEYS, (started) => (kv = started), {
+    KV_WATCH_HISTORY: String(WATCH_HISTORY),
+  });
 
   const expectConforms = conformance.expecter(() => kv, AUTH);
 

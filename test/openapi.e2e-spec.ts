@@ -2,13 +2,13 @@ import openApiJson from '../src/worker/http/openapi.json';
 import { HttpResponse, KvCluster, waitFor } from './support/cluster';
 import {
   Conformance,
+  conformanceCluster,
   LONG_TTL,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
   notProducedByRequests,
   OpenApiDocument,
   rawExchange,
-  startConformanceCluster,
 } from './support/openapi';
 
 /**
@@ -189,11 +189,7 @@ describe('the OpenAPI document', () => {
 describe(`real answers (KV_AUTH_TOKEN set, ${MAX_KEY_BYTES}-byte keys, ${MAX_VALUE_BYTES}-byte values, KV_MAX_KEYS=${MAX_KEYS})`, () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await startConformanceCluster(TOKEN, MAX_KEYS);
-  }, 40_000);
-
-  afterAll(() => kv?.shutdown());
+  conformanceCluster(TOKEN, MAX_KEYS, (started) => (kv = started));
 
   const expectConforms = conformance.expecter(() => kv, AUTH);
 

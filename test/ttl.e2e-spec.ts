@@ -1,4 +1,10 @@
-import { HttpResponse, json, KvCluster, waitUntil } from './support/cluster';
+import {
+  HttpResponse,
+  json,
+  KvCluster,
+  suiteCluster,
+  waitUntil,
+} from './support/cluster';
 import {
   expectAck,
   expectError,
@@ -101,11 +107,7 @@ function patch(
 describe('TTL read-back and the ?ttl= form', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start();
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster({}, (started) => (kv = started));
 
   describe('X-Expires-At on GET and HEAD', () => {
     it.each([
@@ -564,11 +566,7 @@ describe('PATCH with KV_AUTH_TOKEN set', () => {
   const auth = { authorization: `Bearer ${token}` };
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({ env: { KV_AUTH_TOKEN: token } });
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster({ env: { KV_AUTH_TOKEN: token } }, (started) => (kv = started));
 
   it('needs the bearer token, and X-Expires-At comes with the authorized reads', async () => {
     expectAck(

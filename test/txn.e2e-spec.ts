@@ -1,5 +1,4 @@
-import { Agent, request as httpRequest } from 'node:http';
-import { HttpResponse, json, KvCluster, readResponse } from './support/cluster';
+import { HttpResponse, json, KvCluster, suiteCluster } from './support/cluster';
 import {
   expectAck,
   expectError,
@@ -9,6 +8,7 @@ import {
   waitAbsentEverywhere,
   waitValueEverywhere,
 } from './support/expectations';
+import { KeepAliveConnection } from './support/faults';
 
 /**
  * `POST /_/txn` (docs/api.md) end to end against the built cluster. Every request
@@ -118,37 +118,10 @@ async function put(
   return expectAck(await kv.write('PUT', `/${enc(key)}`, value, headers), key);
 }
 
-/** A GET on `agent`'s one kept-alive connection, with the local port it went out on. */
-function getOn(
-  kv: KvCluster,
-  agent: Agent,
-  path: string,
-): Promise<HttpResponse & { localPort: number }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: '127.0.0.1', port: kv.port, path, agent },
-      (res) => {
-        const localPort = res.socket.localPort ?? 0;
-        readResponse(res).then(
-          (response) => resolve({ ...response, localPort }),
-          reject,
-        );
-      },
-    );
-    req.setTimeout(15_000, () => req.destroy(new Error(`${path}: no answer`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 describe('POST /_/txn on a default cluster', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start();
-  });
-
-  afterAll(() => kv?.shutdown());
+  suiteCluster({}, (started) => (kv = started));
 
   describe('a committed transaction', () => {
     it('stores each value byte for byte as it stands in the body, served by every worker', async () => {
@@ -528,13 +501,13 @@ describe('POST /_/txn on a default cluster', () => {
     const reader = async (id: number): Promise<number> => {
       let connections = 0;
       while (writing) {
-        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        const connection = new KeepAliveConnection(kv.port);
         try {
           let last = -1;
           let port: number | undefined;
           for (let read = 0; read < 6; read++) {
             const key = (read + id) % 2 === 0 ? 'atom-a' : 'atom-b';
-            const response = await getOn(kv, agent, `/${key}`);
+            const response = await connection.get(`/${key}`);
             port ??= response.localPort;
             expect(response.localPort).toBe(port);
             const n =
@@ -546,11 +519,11 @@ describe('POST /_/txn on a default cluster', () => {
             last = n;
             if (n >= 0) seen.push({ key, n, etag: response.headers.etag });
           }
-          const stats = await getOn(kv, agent, '/_/stats');
+          const stats = await connection.get('/_/stats');
           expect(stats.localPort).toBe(port);
           pids.add(json<{ pid: number }>(stats).pid);
         } finally {
-          agent.destroy();
+          connection.close();
         }
         connections++;
       }
@@ -601,18 +574,17 @@ describe('POST /_/txn with KV_AUTH_TOKEN, KV_MAX_KEYS and small limits', () => {
   const bodyLimit = 157_184;
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({
+  suiteCluster(
+    {
       env: {
         KV_AUTH_TOKEN: token,
         KV_MAX_KEYS: '4',
         KV_MAX_VALUE_BYTES: '100',
         KV_MAX_KEY_BYTES: '16',
       },
-    });
-  });
-
-  afterAll(() => kv?.shutdown());
+    },
+    (started) => (kv = started),
+  );
 
   it('needs the bearer token', async () => {
     const body = { ops: [{ op: 'put', key: 'auth', value: 1 }] };

@@ -1,9 +1,15 @@
-import { HttpResponse, json, KvCluster, waitFor } from './support/cluster';
+import {
+  HttpResponse,
+  json,
+  KvCluster,
+  suiteCluster,
+  waitFor,
+} from './support/cluster';
 import { expectAck, expectError } from './support/expectations';
 import {
   pinConnection,
   signal,
-  waitForWorkers,
+  waitForReplacement,
   type KeepAliveConnection,
 } from './support/faults';
 import {
@@ -106,17 +112,20 @@ describe('watch', () => {
   let kv: KvCluster;
   let pids: number[];
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({
+  suiteCluster(
+    {
       env: {
         KV_AUTH_TOKEN: TOKEN,
         KV_WATCH_PING_MS: '200',
         KV_WATCH_BUFFER_BYTES: String(BUFFER_BYTES),
         KV_TTL_INTERVAL_MS: '20',
       },
-    });
-    pids = (await kv.stats(auth)).workers.map((w) => w.pid);
-  });
+    },
+    async (started) => {
+      kv = started;
+      pids = (await kv.stats(auth)).workers.map((w) => w.pid);
+    },
+  );
 
   it('streams each revision as one event: id, event and data lines, byte for byte', async () => {
     await put(kv, 'fmt-before', '0');
@@ -268,17 +277,14 @@ describe('watch', () => {
       // Written while the replacement forks and loads its snapshot: its own history starts
       // after some of these at least, so they can only come from the primary's.
       for (let i = 0; i < 20; i++) await write();
-      const stats = await waitForWorkers(
+      const fresh = await waitForReplacement(
         kv,
-        (s) =>
-          s.workers.length === 2 &&
-          s.workers.every((w) => w.live) &&
-          !s.workers.some((w) => w.pid === victim),
+        victim,
+        survivor,
         30_000,
         'a replacement worker',
         auth,
       );
-      const fresh = stats.workers.find((w) => w.pid !== survivor)!.pid;
       pids = [fresh, survivor];
       const resumed = await watchOn(
         kv,
@@ -396,16 +402,17 @@ describe('watch', () => {
 describe('watch with a history of 10 revisions', () => {
   let kv: KvCluster;
 
-  beforeAll(async () => {
-    kv = await KvCluster.start({
+  suiteCluster(
+    {
       env: {
         KV_AUTH_TOKEN: TOKEN,
         KV_WATCH_HISTORY: '10',
         // A shutdown that waits for streams would take this long.
         KV_SHUTDOWN_TIMEOUT_MS: '20000',
       },
-    });
-  });
+    },
+    (started) => (kv = started),
+  );
 
   async function expectCompacted(
     path: string,
@@ -451,17 +458,16 @@ describe('watch with a history of 10 revisions', () => {
 
     const [victim, survivor] = pids as [number, number];
     expect(signal(victim, 'SIGKILL')).toBe(true);
-    const stats = await waitForWorkers(
-      kv,
-      (s) =>
-        s.workers.length === 2 &&
-        s.workers.every((w) => w.live) &&
-        !s.workers.some((w) => w.pid === victim),
-      30_000,
-      'a replacement worker',
-      auth,
+    await check(
+      await waitForReplacement(
+        kv,
+        victim,
+        survivor,
+        30_000,
+        'a replacement worker',
+        auth,
+      ),
     );
-    await check(stats.workers.find((w) => w.pid !== survivor)!.pid);
   });
 
   it('ends every stream on SIGTERM and exits without waiting for them', async () => {

@@ -11,7 +11,7 @@ import {
   scenarioCluster,
   signal,
   summary,
-  waitForWorkers,
+  waitForReplacement,
 } from '../support/faults';
 
 /** A replacement worker bootstraps a large snapshot while writes go on. */
@@ -111,17 +111,14 @@ describe('snapshot race: a replacement bootstraps 50k keys while writes go on', 
       );
       killedAt = Date.now();
       expect(signal(victim, 'SIGKILL')).toBe(true);
-      const stats = await waitForWorkers(
+      replacement = await waitForReplacement(
         kv,
-        (s) =>
-          s.workers.length === 2 &&
-          s.workers.every((w) => w.live) &&
-          !s.workers.some((w) => w.pid === victim),
+        victim,
+        survivor,
         60_000,
         'a live replacement',
       );
       liveAt = Date.now();
-      replacement = stats.workers.find((w) => w.pid !== survivor)!.pid;
 
       // Reads while the writers go on: fresh connections (round-robin: half reach the
       // replacement) and one keep-alive connection pinned to the replacement.

@@ -66,3 +66,12 @@ export function runCli(
     });
   });
 }
+
+/** Throws, with both outputs, unless the CLI exited with `code`; returns the result. */
+export function expectExit(result: CliResult, code: number): CliResult {
+  if (result.code !== code)
+    throw new Error(
+      `expected exit ${code}, got ${result.code}; stdout: ${result.stdout}; stderr: ${result.stderr}`,
+    );
+  return result;
+}

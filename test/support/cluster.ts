@@ -146,6 +146,23 @@ export class KvCluster extends ClusterProcess {
   }
 }
 
+/**
+ * A describe block's cluster: started in a beforeAll (`use` gets it, to keep as the block's `kv`;
+ * `timeoutMs` bounds that hook, jest's default when undefined) and shut down in an afterAll.
+ */
+export function suiteCluster(
+  options: ClusterOptions,
+  use: (cluster: KvCluster) => unknown,
+  timeoutMs?: number,
+): void {
+  let started: KvCluster | undefined;
+  beforeAll(async () => {
+    started = await KvCluster.start(options);
+    await use(started);
+  }, timeoutMs);
+  afterAll(() => started?.shutdown());
+}
+
 /** Stops every cluster still running (afterAll safety). */
 export async function stopAllClusters(): Promise<void> {
   await Promise.all([...running].map((cluster) => cluster.shutdown()));

@@ -13,6 +13,7 @@ import {
   request,
   RequestOptions,
   Stats,
+  suiteCluster,
   waitFor,
 } from './cluster';
 import { JSON_TYPE } from './expectations';
@@ -47,22 +48,15 @@ export function signal(pid: number, name: NodeJS.Signals): boolean {
 }
 
 /**
- * A scenario's cluster: started before its tests (`use` gets it, to keep as the suite's `kv`);
- * after them, whatever failed, no process it stopped stays stopped and the cluster is stopped.
+ * A scenario's cluster: {@link suiteCluster} with a 40 s start; after the tests, whatever failed,
+ * no process the scenario stopped stays stopped.
  */
 export function scenarioCluster(
   options: ClusterOptions,
   use: (cluster: KvCluster) => unknown,
 ): void {
-  let started: KvCluster | undefined;
-  beforeAll(async () => {
-    started = await KvCluster.start(options);
-    await use(started);
-  }, 40_000);
-  afterAll(async () => {
-    releaseStopped();
-    await started?.shutdown();
-  });
+  afterAll(releaseStopped);
+  suiteCluster(options, use, 40_000);
 }
 
 /** SIGSTOPs `pid` and remembers it, so that {@link releaseStopped} can clean up after a failure. */
@@ -702,6 +696,31 @@ export async function waitForWorkers(
     );
   });
   return last!;
+}
+
+/**
+ * Waits until /_/stats lists two live workers, `victim` not among them (its replacement has
+ * come); returns the pid of the one that is not `survivor`.
+ */
+export async function waitForReplacement(
+  kv: KvCluster,
+  victim: number,
+  survivor: number,
+  timeoutMs: number,
+  description: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
+  const stats = await waitForWorkers(
+    kv,
+    (s) =>
+      s.workers.length === 2 &&
+      s.workers.every((w) => w.live) &&
+      !s.workers.some((w) => w.pid === victim),
+    timeoutMs,
+    description,
+    headers,
+  );
+  return stats.workers.find((w) => w.pid !== survivor)!.pid;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import Ajv2020, { ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { connect } from 'node:net';
 import openApiJson from '../../src/worker/http/openapi.json';
-import { HttpResponse, KvCluster } from './cluster';
+import { HttpResponse, KvCluster, suiteCluster } from './cluster';
 
 /**
  * The OpenAPI document of src/worker/http/openapi.json, compiled with ajv (JSON Schema 2020-12, the
@@ -37,27 +37,33 @@ export function notProducedByRequests(
 }
 
 /**
- * The cluster a conformance suite checks answers of: `token` required, the small limits above
- * and `maxKeys`, short header and body timeouts (for the 408s), debug logs, and `env` on top.
+ * The cluster a conformance suite checks answers of, as a {@link suiteCluster} with a 40 s start:
+ * `token` required, the small limits above and `maxKeys`, short header and body timeouts (for
+ * the 408s), debug logs, and `env` on top.
  */
-export function startConformanceCluster(
+export function conformanceCluster(
   token: string,
   maxKeys: number,
+  use: (cluster: KvCluster) => unknown,
   env: Record<string, string> = {},
-): Promise<KvCluster> {
-  return KvCluster.start({
-    workers: 2,
-    env: {
-      KV_AUTH_TOKEN: token,
-      KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES),
-      KV_MAX_VALUE_BYTES: String(MAX_VALUE_BYTES),
-      KV_MAX_KEYS: String(maxKeys),
-      KV_HEADERS_TIMEOUT_MS: '1000',
-      KV_REQUEST_TIMEOUT_MS: '2000',
-      LOG_LEVEL: 'debug',
-      ...env,
+): void {
+  suiteCluster(
+    {
+      workers: 2,
+      env: {
+        KV_AUTH_TOKEN: token,
+        KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES),
+        KV_MAX_VALUE_BYTES: String(MAX_VALUE_BYTES),
+        KV_MAX_KEYS: String(maxKeys),
+        KV_HEADERS_TIMEOUT_MS: '1000',
+        KV_REQUEST_TIMEOUT_MS: '2000',
+        LOG_LEVEL: 'debug',
+        ...env,
+      },
     },
-  });
+    use,
+    40_000,
+  );
 }
 
 /** The HTTP methods an OpenAPI path item can hold, as the document spells them. */
@@ -259,11 +265,6 @@ export interface CheckOptions {
   readonly streaming?: boolean;
 }
 
-/**
- * Checks real answers against the document: the status is documented for the operation, every
- * required header is there, every documented header and the body match their schemas, and the
- * media type is a documented one. Records which statuses of which operations were checked.
- */
 /** What a conformance suite sends besides the method and the path. */
 export interface Send {
   headers?: Record<string, string>;
@@ -282,6 +283,11 @@ export type ExpectConforms = (
   options?: Send,
 ) => Promise<HttpResponse>;
 
+/**
+ * Checks real answers against the document: the status is documented for the operation, every
+ * required header is there, every documented header and the body match their schemas, and the
+ * media type is a documented one. Records which statuses of which operations were checked.
+ */
 export class Conformance {
   /** `operationId status` of every answer checked so far. */
   readonly checked = new Set<string>();
