@@ -362,7 +362,7 @@ function serverSettings(): string[] {
   const source = readFileSync(join(ROOT, 'src', 'config', 'config.ts'), 'utf8');
   const names = new Set<string>();
   for (const m of source.matchAll(
-    /\benv\.([A-Z][A-Z0-9_]*)|\b(?:int|onOff)\(\s*'([A-Z][A-Z0-9_]*)'/g,
+    /\benv\.([A-Z][A-Z0-9_]*)|\b(?:int|onOff|oneOf)\(\s*'([A-Z][A-Z0-9_]*)'/g,
   ))
     names.add(m[1] ?? m[2]!);
   return [...names].sort();
