@@ -116,10 +116,17 @@ describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV
     body<{ error: string }>(response).error;
 
   it('GET and HEAD /{key}: X-Expires-At on a key with a deadline, none without', async () => {
-    await expectConforms('put', '/{key}', `/expiring?ttl=${LONG_TTL}`, 200, {
+    // Strong, so that every replica has them: the reads below land on any worker.
+    await expectConforms(
+      'put',
+      '/{key}',
+      `/expiring?ttl=${LONG_TTL}&consistency=strong`,
+      200,
+      { body: '1' },
+    );
+    await expectConforms('put', '/{key}', '/lasting?consistency=strong', 200, {
       body: '1',
     });
-    await expectConforms('put', '/{key}', '/lasting', 200, { body: '1' });
     for (const method of ['get', 'head'] as const) {
       const expiring = await expectConforms(method, '/{key}', '/expiring', 200);
       const deadline = Number(expiring.headers['x-expires-at']);

@@ -261,9 +261,14 @@ describe(`real answers (KV_AUTH_TOKEN set, ${MAX_KEY_BYTES}-byte keys, ${MAX_VAL
   });
 
   it('GET and HEAD /{key}: 200, 304, 400, 401, 404, 414', async () => {
-    const put = await expectConforms('put', '/{key}', '/read-me', 200, {
-      body: '{"a": [1, 2]}',
-    });
+    // Strong, so that every replica has it: the reads below land on any worker.
+    const put = await expectConforms(
+      'put',
+      '/{key}',
+      '/read-me?consistency=strong',
+      200,
+      { body: '{"a": [1, 2]}' },
+    );
     const etag = put.headers.etag!;
     for (const method of ['get', 'head'] as const) {
       const read = await expectConforms(method, '/{key}', '/read-me', 200);
