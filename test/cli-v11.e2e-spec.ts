@@ -234,6 +234,7 @@ describe('the fanout-kv CLI, v1.1', () => {
         key,
         value: `{"i": ${i}.0}`,
       })),
+      { consistency: 'strong' },
     );
     const listed = lines<{ key: string; revision: number; expiresAt: null }>(
       expectExit(await cli(['ls', 'ls/', '--page-size', '10', '--strong']), 0)

@@ -278,7 +278,7 @@ describe('the fanout-kv CLI', () => {
     // On a pipe, get prints one line: the value's line breaks are JSON whitespace.
     const got = await cli(['get', 'piped']);
     expect(got.stdout.split('\n')).toHaveLength(2);
-    output(await cli(['put', 'negative', '--', '-1']));
+    output(await cli(['put', 'negative', '--strong', '--', '-1']));
     expect((await client.get('negative')).value).toBe('-1');
   });
 

@@ -770,9 +770,17 @@ describe('deploy/', () => {
 
   it('alerts on and charts only series the server exports', async () => {
     const container = await startContainer(tempDir());
-    // A write and a read, so that the labelled series have a child.
+    // A write and a read, so that the labelled series have a child. The write is strong: the
+    // read may land on the other worker.
     expect(
-      (await httpCall(container.port, 'PUT', '/container-metrics', '1')).status,
+      (
+        await httpCall(
+          container.port,
+          'PUT',
+          '/container-metrics?consistency=strong',
+          '1',
+        )
+      ).status,
     ).toBe(200);
     expect((await httpGet(container.port, '/container-metrics')).status).toBe(
       200,

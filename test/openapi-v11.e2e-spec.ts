@@ -568,13 +568,20 @@ describe(`v1.1 answers (KV_AUTH_TOKEN set, KV_WATCH_HISTORY=${WATCH_HISTORY}, KV
     expect(unauthorized.response.status).toBe(401);
     conformance.check('get', '/_/watch', unauthorized.response);
 
-    // Past the history window: every revision from 1 is no longer kept.
+    // Past the history window: every revision from 1 is no longer kept. Strong, so that every
+    // worker's history ends at the same revision and `oldest` below is the same everywhere.
     for (let written = now; written < WATCH_HISTORY + 20; written += 10)
       await Promise.all(
         Array.from({ length: 10 }, (_, i) =>
-          expectConforms('put', '/{key}', `/history-${i}`, 200, {
-            body: String(written),
-          }),
+          expectConforms(
+            'put',
+            '/{key}',
+            `/history-${i}?consistency=strong`,
+            200,
+            {
+              body: String(written),
+            },
+          ),
         ),
       );
     const compacted = await openStream(kv.port, '/_/watch?from=1');

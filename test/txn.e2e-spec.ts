@@ -115,7 +115,10 @@ async function put(
   value: string,
   headers?: Record<string, string>,
 ): Promise<number> {
-  return expectAck(await kv.write('PUT', `/${enc(key)}`, value, headers), key);
+  return expectAck(
+    await kv.write('PUT', `/${enc(key)}?consistency=strong`, value, headers),
+    key,
+  );
 }
 
 describe('POST /_/txn on a default cluster', () => {
