@@ -3,6 +3,7 @@
  * kind of value, escape and whitespace, and mutations of them that are mostly invalid. Test
  * support only: excluded from the build.
  */
+import { randomString } from '../store/seeded-random.spec-support';
 
 const WHITESPACE = [' ', '\t', '\n', '\r'];
 const STRING_PIECES = [
@@ -111,10 +112,7 @@ function randomNumber(random: Random): string {
 
 /** A string token (quotes included) of plain characters and escapes. */
 export function randomStringText(random: Random): string {
-  let text = '"';
-  const count = Math.floor(random() * 8);
-  for (let i = 0; i < count; i++) text += pick(random, STRING_PIECES);
-  return text + '"';
+  return '"' + randomString(random, STRING_PIECES, 8) + '"';
 }
 
 /** One valid JSON text, nested at most `depth` containers deep, with whitespace inside. */

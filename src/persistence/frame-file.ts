@@ -23,12 +23,13 @@ export interface FrameFileScan {
 
 /**
  * Reads the frames of the file at `path` in order, handing each payload to `onPayload` (a view
- * into a reused buffer: decode it before returning). Synchronous: it runs at start-up, before
- * anything else needs the event loop.
+ * into a reused buffer: decode it before returning) with the file offsets of its frame's first
+ * byte and of the byte just past its end. Synchronous: it runs at start-up, before anything
+ * else needs the event loop.
  */
 export function scanFrameFile(
   path: string,
-  onPayload: (payload: Buffer, offset: number) => void,
+  onPayload: (payload: Buffer, offset: number, end: number) => void,
 ): FrameFileScan {
   const fd = openSync(path, 'r');
   try {
@@ -40,7 +41,7 @@ export function scanFrameFile(
     for (;;) {
       const read = readFrame(buffer.subarray(0, filled), at);
       if (read.kind === 'frame') {
-        onPayload(read.payload, bufferStart + at);
+        onPayload(read.payload, bufferStart + at, bufferStart + read.next);
         at = read.next;
         continue;
       }

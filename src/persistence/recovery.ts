@@ -2,7 +2,7 @@ import { statSync, truncateSync, unlinkSync } from 'node:fs';
 import { AuthoritativeStore, batchEnd, Revision } from '../store';
 import { listDataDir, syncDir } from './data-dir';
 import { scanFrameFile } from './frame-file';
-import { decodeBatch, FRAME_HEADER_BYTES } from './log-frame';
+import { decodeBatch } from './log-frame';
 import { readSnapshot } from './snapshot-file';
 
 /** What {@link recover} did, for the start-up log line. */
@@ -124,7 +124,7 @@ export function recover(
     let damage: { offset: number; reason: string; torn: boolean } | undefined;
     let fileBytes: number;
     try {
-      const scan = scanFrameFile(log.path, (payload, offset) => {
+      const scan = scanFrameFile(log.path, (payload, offset, frameEnd) => {
         let batch;
         try {
           batch = decodeBatch(payload);
@@ -144,8 +144,7 @@ export function recover(
           progress.changesReplayed += end - revision;
           revision = end;
         }
-        progress.bytesRead =
-          bytesBefore + offset + FRAME_HEADER_BYTES + payload.length;
+        progress.bytesRead = bytesBefore + frameEnd;
         onProgress(progress);
       });
       fileBytes = scan.fileBytes;

@@ -6,7 +6,6 @@ import { scanFrameFile } from './frame-file';
 import {
   encodeFrame,
   FormatError,
-  FRAME_HEADER_BYTES,
   packPayload,
   unpackArray,
 } from './log-frame';
@@ -166,9 +165,9 @@ export function readSnapshot(
     }
     count += (wire.length - 1) / ENTRY_FIELDS;
   };
-  const scan = scanFrameFile(path, (payload, offset) => {
+  const scan = scanFrameFile(path, (payload, offset, end) => {
     takeFrame(payload, offset);
-    onFrameRead(offset + FRAME_HEADER_BYTES + payload.length);
+    onFrameRead(end);
   });
   if (scan.damage !== undefined) {
     throw new FormatError(

@@ -44,7 +44,7 @@ export const ChangeFlags = {
 } as const;
 
 /** The {@link ChangeFlags} of `changes[i]`. */
-export function changeFlags(changes: readonly Change[], i: number): number {
+function changeFlags(changes: readonly Change[], i: number): number {
   const change = changes[i]!;
   const previous = changes[i - 1];
   return (
@@ -59,7 +59,7 @@ export const CHANGE_WIRE_FIELDS = 4;
 
 /**
  * Appends `changes` to `wire` flattened, {@link CHANGE_WIRE_FIELDS} a change: key, value (null
- * for a delete), deadline, {@link changeFlags}. Returns `wire`.
+ * for a delete), deadline, its {@link ChangeFlags}. Returns `wire`.
  */
 export function flattenChanges(
   wire: unknown[],
