@@ -163,12 +163,10 @@ export class KvClient {
 
   /** Reads `key`: its value's JSON text, revision and deadline. Throws `key_not_found` (404). */
   async get(key: string, options: ReadOptions = {}): Promise<KvEntry> {
-    const answer = await this.call(
+    const answer = await this.expectOk(
       'GET',
       `/${encodeKey(key)}${query({ consistency: options.consistency })}`,
     );
-    if (answer.status !== 200)
-      throw KvError.fromAnswer(answer.status, answer.body);
     const expiresAt = answer.headers['x-expires-at'];
     return {
       key,
@@ -230,7 +228,7 @@ export class KvClient {
 
   /** One page of keys in byte order (v1.1). */
   async list(options: ListOptions = {}): Promise<ListPage> {
-    const answer = await this.call(
+    const answer = await this.expectOk(
       'GET',
       `/_/keys${query({
         prefix: options.prefix,
@@ -240,8 +238,6 @@ export class KvClient {
         consistency: options.consistency,
       })}`,
     );
-    if (answer.status !== 200)
-      throw KvError.fromAnswer(answer.status, answer.body);
     const page = parseJson<{
       keys: ListedKey[];
       cursor: string | null;
@@ -296,13 +292,11 @@ export class KvClient {
     body: JsonText,
     options: WriteOptions = {},
   ): Promise<TxnResult> {
-    const answer = await this.call(
+    const answer = await this.expectOk(
       'POST',
       `/_/txn${query({ consistency: options.consistency })}`,
       { body, headers: { 'content-type': 'application/json' } },
     );
-    if (answer.status !== 200)
-      throw KvError.fromAnswer(answer.status, answer.body);
     return parseJson<TxnResult>(answer);
   }
 
@@ -421,20 +415,23 @@ export class KvClient {
     value: JsonText | undefined,
     headers: OutgoingHttpHeaders,
   ): Promise<WriteResult> {
-    const answer = await this.call(method, path, {
+    const answer = await this.expectOk(method, path, {
       body: value,
       headers:
         value === undefined
           ? headers
           : { ...headers, 'content-type': 'application/json' },
     });
-    if (answer.status !== 200)
-      throw KvError.fromAnswer(answer.status, answer.body);
     return parseJson<WriteResult>(answer);
   }
 
-  private async expectOk(method: string, path: string): Promise<Answer> {
-    const answer = await this.call(method, path);
+  /** {@link call}, throwing the {@link KvError} of any answer but 200. */
+  private async expectOk(
+    method: string,
+    path: string,
+    init: RequestInit = {},
+  ): Promise<Answer> {
+    const answer = await this.call(method, path, init);
     if (answer.status !== 200)
       throw KvError.fromAnswer(answer.status, answer.body);
     return answer;
