@@ -84,6 +84,18 @@ function preconditionHeader(precondition: Precondition): string {
   return precondition === '*' ? '*' : `"${precondition}"`;
 }
 
+/** The `If-Match` and `If-None-Match` headers of the conditions given. */
+function conditionHeaders(
+  conditions: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>,
+): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  if (conditions.ifMatch !== undefined)
+    headers['if-match'] = preconditionHeader(conditions.ifMatch);
+  if (conditions.ifNoneMatch !== undefined)
+    headers['if-none-match'] = preconditionHeader(conditions.ifNoneMatch);
+  return headers;
+}
+
 function parseJson<T>(answer: Answer): T {
   try {
     return JSON.parse(answer.body) as T;
@@ -185,12 +197,12 @@ export class KvClient {
     value: JsonText,
     options: PutOptions = {},
   ): Promise<WriteResult> {
-    const headers: OutgoingHttpHeaders = {};
-    if (options.ifMatch !== undefined)
-      headers['if-match'] = preconditionHeader(options.ifMatch);
-    if (options.ifNoneMatch !== undefined)
-      headers['if-none-match'] = preconditionHeader(options.ifNoneMatch);
-    return this.write('PUT', this.keyPath(key, options), value, headers);
+    return this.write(
+      'PUT',
+      this.keyPath(key, options),
+      value,
+      conditionHeaders(options),
+    );
   }
 
   /** Creates `key`, which must be absent: throws `key_exists` (409) otherwise. */
@@ -204,10 +216,12 @@ export class KvClient {
 
   /** Deletes `key`: throws `key_not_found` (404) when it is absent. */
   delete(key: string, options: DeleteOptions = {}): Promise<WriteResult> {
-    const headers: OutgoingHttpHeaders = {};
-    if (options.ifMatch !== undefined)
-      headers['if-match'] = preconditionHeader(options.ifMatch);
-    return this.write('DELETE', this.keyPath(key, options), undefined, headers);
+    return this.write(
+      'DELETE',
+      this.keyPath(key, options),
+      undefined,
+      conditionHeaders(options),
+    );
   }
 
   /**
@@ -219,11 +233,8 @@ export class KvClient {
     ttl: number | null,
     options: DeleteOptions = {},
   ): Promise<WriteResult> {
-    const headers: OutgoingHttpHeaders = {};
-    if (options.ifMatch !== undefined)
-      headers['if-match'] = preconditionHeader(options.ifMatch);
     const path = `/${encodeKey(key)}${query({ ttl: ttl ?? 'none', consistency: options.consistency })}`;
-    return this.write('PATCH', path, undefined, headers);
+    return this.write('PATCH', path, undefined, conditionHeaders(options));
   }
 
   /** One page of keys in byte order (v1.1). */
