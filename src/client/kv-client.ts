@@ -84,6 +84,18 @@ function preconditionHeader(precondition: Precondition): string {
   return precondition === '*' ? '*' : `"${precondition}"`;
 }
 
+/** The `If-Match` and `If-None-Match` headers of the conditions given. */
+function conditionHeaders(
+  conditions: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>,
+): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  if (conditions.ifMatch !== undefined)
+    headers['if-match'] = preconditionHeader(conditions.ifMatch);
+  if (conditions.ifNoneMatch !== undefined)
+    headers['if-none-match'] = preconditionHeader(conditions.ifNoneMatch);
+  return headers;
+}
+
 function parseJson<T>(answer: Answer): T {
   try {
     return JSON.parse(answer.body) as T;
@@ -163,12 +175,10 @@ export class KvClient {
 
   /** Reads `key`: its value's JSON text, revision and deadline. Throws `key_not_found` (404). */
   async get(key: string, options: ReadOptions = {}): Promise<KvEntry> {
-    const answer = await this.call(
+    const answer = await this.expectOk(
       'GET',
       `/${encodeKey(key)}${query({ consistency: options.consistency })}`,
     );
-    if (answer.status !== 200)
-      throw KvError.fromAnswer(answer.status, answer.body);
     const expiresAt = answer.headers['x-expires-at'];
     return {
       key,
@@ -187,12 +197,12 @@ export class KvClient {
     value: JsonText,
     options: PutOptions = {},
   ): Promise<WriteResult> {
-    const headers: OutgoingHttpHeaders = {};
-    if (options.ifMatch !== undefined)
-      headers['if-match'] = preconditionHeader(options.ifMatch);
-    if (options.ifNoneMatch !== undefined)
-      headers['if-none-match'] = preconditionHeader(options.ifNoneMatch);
-    return this.write('PUT', this.keyPath(key, options), value, headers);
+    return this.write(
+      'PUT',
+      this.keyPath(key, options),
+      value,
+      conditionHeaders(options),
+    );
   }
 
   /** Creates `key`, which must be absent: throws `key_exists` (409) otherwise. */
@@ -206,10 +216,12 @@ export class KvClient {
 
   /** Deletes `key`: throws `key_not_found` (404) when it is absent. */
   delete(key: string, options: DeleteOptions = {}): Promise<WriteResult> {
-    const headers: OutgoingHttpHeaders = {};
-    if (options.ifMatch !== undefined)
-      headers['if-match'] = preconditionHeader(options.ifMatch);
-    return this.write('DELETE', this.keyPath(key, options), undefined, headers);
+    return this.write(
+      'DELETE',
+      this.keyPath(key, options),
+      undefined,
+      conditionHeaders(options),
+    );
   }
 
   /**
@@ -221,16 +233,13 @@ export class KvClient {
     ttl: number | null,
     options: DeleteOptions = {},
   ): Promise<WriteResult> {
-    const headers: OutgoingHttpHeaders = {};
-    if (options.ifMatch !== undefined)
-      headers['if-match'] = preconditionHeader(options.ifMatch);
     const path = `/${encodeKey(key)}${query({ ttl: ttl ?? 'none', consistency: options.consistency })}`;
-    return this.write('PATCH', path, undefined, headers);
+    return this.write('PATCH', path, undefined, conditionHeaders(options));
   }
 
   /** One page of keys in byte order (v1.1). */
   async list(options: ListOptions = {}): Promise<ListPage> {
-    const answer = await this.call(
+    const answer = await this.expectOk(
       'GET',
       `/_/keys${query({
         prefix: options.prefix,
@@ -240,8 +249,6 @@ export class KvClient {
         consistency: options.consistency,
       })}`,
     );
-    if (answer.status !== 200)
-      throw KvError.fromAnswer(answer.status, answer.body);
     const page = parseJson<{
       keys: ListedKey[];
       cursor: string | null;
@@ -296,13 +303,11 @@ export class KvClient {
     body: JsonText,
     options: WriteOptions = {},
   ): Promise<TxnResult> {
-    const answer = await this.call(
+    const answer = await this.expectOk(
       'POST',
       `/_/txn${query({ consistency: options.consistency })}`,
       { body, headers: { 'content-type': 'application/json' } },
     );
-    if (answer.status !== 200)
-      throw KvError.fromAnswer(answer.status, answer.body);
     return parseJson<TxnResult>(answer);
   }
 
@@ -421,20 +426,23 @@ export class KvClient {
     value: JsonText | undefined,
     headers: OutgoingHttpHeaders,
   ): Promise<WriteResult> {
-    const answer = await this.call(method, path, {
+    const answer = await this.expectOk(method, path, {
       body: value,
       headers:
         value === undefined
           ? headers
           : { ...headers, 'content-type': 'application/json' },
     });
-    if (answer.status !== 200)
-      throw KvError.fromAnswer(answer.status, answer.body);
     return parseJson<WriteResult>(answer);
   }
 
-  private async expectOk(method: string, path: string): Promise<Answer> {
-    const answer = await this.call(method, path);
+  /** {@link call}, throwing the {@link KvError} of any answer but 200. */
+  private async expectOk(
+    method: string,
+    path: string,
+    init: RequestInit = {},
+  ): Promise<Answer> {
+    const answer = await this.call(method, path, init);
     if (answer.status !== 200)
       throw KvError.fromAnswer(answer.status, answer.body);
     return answer;

@@ -73,7 +73,7 @@ export class PrimaryLink {
     number,
     (answer: HistoryChanges) => void
   >();
-  private historyRequests = 0;
+  // History requests waiting for one of the HISTORY_REQUESTS_IN_FLIGHT places.
   private readonly historyQueue: (() => void)[] = [];
   private outgoing: WriteRequest[] = [];
   private flushScheduled = false;
@@ -182,16 +182,15 @@ export class PrimaryLink {
   history(after: Revision, upTo: Revision): Promise<HistoryChanges> {
     return new Promise((resolve) => {
       const ask = (): void => {
-        this.historyRequests++;
         const id = this.nextId++;
         this.histories.set(id, (answer) => {
-          this.historyRequests--;
+          // This request has left `histories` by now, so its place is free.
           this.historyQueue.shift()?.();
           resolve(answer);
         });
         this.send({ type: MessageType.HistoryRequest, id, after, upTo });
       };
-      if (this.historyRequests < HISTORY_REQUESTS_IN_FLIGHT) ask();
+      if (this.histories.size < HISTORY_REQUESTS_IN_FLIGHT) ask();
       else this.historyQueue.push(ask);
     });
   }

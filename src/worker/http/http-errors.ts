@@ -218,6 +218,12 @@ export const Errors = {
     'the request line or headers are over the server limit',
   ),
   unavailable: (detail: string) => new HttpError(503, 'unavailable', detail),
+  /** A write or transaction refused by the worker: its queue to the primary is full. */
+  writesBacklogged: new HttpError(
+    503,
+    'unavailable',
+    'too many writes are waiting for the primary',
+  ),
   notConfirmed: (revision: number) =>
     new HttpError(
       503,

@@ -115,11 +115,7 @@ export class TxnRoute {
       consistency === 'strong',
       (result) => answerTxn(reply, ops, result),
     );
-    if (!accepted)
-      sendError(
-        reply,
-        Errors.unavailable('too many writes are waiting for the primary'),
-      );
+    if (!accepted) sendError(reply, Errors.writesBacklogged);
   }
 }
 

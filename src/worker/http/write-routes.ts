@@ -126,11 +126,7 @@ export class WriteRoutes {
     const accepted = this.primary.write(request, (status, revision) =>
       answerWrite(reply, op, key, status, revision),
     );
-    if (!accepted)
-      sendError(
-        reply,
-        Errors.unavailable('too many writes are waiting for the primary'),
-      );
+    if (!accepted) sendError(reply, Errors.writesBacklogged);
   }
 }
 
