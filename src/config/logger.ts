@@ -29,11 +29,11 @@ const BARE_STRING = /^[^\s"=\\]+$/;
 export function createLogger(
   config: Config,
   role: 'primary' | 'worker',
-  terminal: boolean = process.stdout.isTTY === true,
 ): Logger {
   const options = { level: config.logLevel, base: { role, pid: process.pid } };
   const pretty =
-    config.logFormat === 'pretty' || (config.logFormat === 'auto' && terminal);
+    config.logFormat === 'pretty' ||
+    (config.logFormat === 'auto' && process.stdout.isTTY === true);
   if (!pretty) return pino(options);
   const stdout = pino.destination({ fd: 1, sync: true });
   return pino(options, {
