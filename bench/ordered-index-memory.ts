@@ -114,18 +114,16 @@ function percentile(sorted: number[], p: number): number {
 /** Times `pages` pages of 100 both ways; returns p50 and p99 in ms of each. */
 function timePages(table: KvTable, n: number): string {
   const random = prng(12345);
-  // Wall time, and the process's CPU time, which leaves out the time other processes of a
-  // shared machine held the core (garbage collection stays in).
   const run = (page: () => number): string => {
     const wall: number[] = [];
     const cpu: number[] = [];
     for (let i = 0; i < pages; i++) {
-      const start = process.hrtime.bigint();
-      const used = process.cpuUsage();
-      const got = page();
-      const spent = process.cpuUsage(used);
-      wall.push(Number(process.hrtime.bigint() - start) / 1e6);
-      cpu.push((spent.user + spent.system) / 1000);
+      let got = 0;
+      const spent = timed(() => {
+        got = page();
+      });
+      wall.push(spent.wall / 1e6);
+      cpu.push(spent.cpu / 1e6);
       if (got !== PAGE) throw new Error(`a page of ${got} keys, not ${PAGE}`);
     }
     wall.sort((a, b) => a - b);

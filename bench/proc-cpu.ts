@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** User plus system CPU milliseconds of `pid` (clock ticks of 10 ms); 0 once it is gone. */
-export function cpuMs(pid: number): number {
+function cpuMs(pid: number): number {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -9,8 +9,15 @@ const LEVEL_NAMES: Readonly<Record<number, string>> = {
   50: 'ERROR',
   60: 'FATAL',
 };
-// Shown in the line's prefix, or (hostname) not at all.
-const PREFIX_FIELDS = new Set(['level', 'time', 'role', 'pid', 'msg']);
+// Not written as key=value: shown in the line's prefix, or (hostname) not at all.
+const UNLISTED_FIELDS = new Set([
+  'level',
+  'time',
+  'role',
+  'pid',
+  'msg',
+  'hostname',
+]);
 const BARE_STRING = /^[^\s"=\\]+$/;
 
 /**
@@ -22,11 +29,11 @@ const BARE_STRING = /^[^\s"=\\]+$/;
 export function createLogger(
   config: Config,
   role: 'primary' | 'worker',
-  terminal: boolean = process.stdout.isTTY === true,
 ): Logger {
   const options = { level: config.logLevel, base: { role, pid: process.pid } };
   const pretty =
-    config.logFormat === 'pretty' || (config.logFormat === 'auto' && terminal);
+    config.logFormat === 'pretty' ||
+    (config.logFormat === 'auto' && process.stdout.isTTY === true);
   if (!pretty) return pino(options);
   const stdout = pino.destination({ fd: 1, sync: true });
   return pino(options, {
@@ -56,7 +63,7 @@ export function formatRecord(line: string): string {
   if (typeof record.msg === 'string') out += ` ${record.msg}`;
   let stacks = '';
   for (const [key, value] of Object.entries(record)) {
-    if (PREFIX_FIELDS.has(key) || key === 'hostname') continue;
+    if (UNLISTED_FIELDS.has(key)) continue;
     const stack = (value as { stack?: unknown } | null)?.stack;
     if (typeof stack === 'string') {
       stacks += `\n    ${stack.split('\n').join('\n    ')}`;

@@ -16,6 +16,8 @@ import { ReplicaLink, ReplicaSet } from './replica-set';
 import { StrongWriteWaiters } from './strong-write-waiters';
 import { WatchHistory } from './watch-history';
 
+const NO_TXN_REPLIES: ReadonlyMap<ReplicaLink, TxnResult[]> = new Map();
+
 /**
  * The reconcile loop: takes what the store committed, keeps it in the watch history, sends it
  * to every worker as one batch, and only then answers the writes it holds. A worker therefore
@@ -125,9 +127,14 @@ export class ReconcileLoop {
     )
       return;
     const replies = this.replies;
-    const txnReplies = this.txnReplies;
     this.replies = new Map();
-    if (txnReplies.size > 0) this.txnReplies = new Map();
+    // Transactions are rare, so a flush without any allocates nothing for them. The send may
+    // wait for the log, so it never gets the map that later transactions are added to.
+    let txnReplies = NO_TXN_REPLIES;
+    if (this.txnReplies.size > 0) {
+      txnReplies = this.txnReplies;
+      this.txnReplies = new Map();
+    }
     const send = (): void =>
       this.send(batch, batchBytes, ack, replies, txnReplies, started);
     if (log === undefined) send();
@@ -143,7 +150,7 @@ export class ReconcileLoop {
     batchBytes: Buffer | undefined,
     ack: boolean,
     replies: Map<ReplicaLink, WriteResult[]>,
-    txnReplies: Map<ReplicaLink, TxnResult[]>,
+    txnReplies: ReadonlyMap<ReplicaLink, TxnResult[]>,
     started: number,
   ): void {
     for (const link of this.replicas.all()) {

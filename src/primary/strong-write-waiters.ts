@@ -25,8 +25,9 @@ interface StrongWaiter {
  */
 @Injectable()
 export class StrongWriteWaiters implements OnModuleDestroy {
-  // In revision order, since results are added in the order the store committed them.
-  private waiters: StrongWaiter[] = [];
+  // In revision order, since results are added in the order the store committed them, and so
+  // in deadline order too: the ones that release or expire take are always the first.
+  private readonly waiters: StrongWaiter[] = [];
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -77,12 +78,15 @@ export class StrongWriteWaiters implements OnModuleDestroy {
   }
 
   private expire(): void {
-    if (this.waiters.length === 0) return;
     const now = performance.now();
-    const expired = this.waiters.filter((w) => w.deadline <= now);
-    if (expired.length === 0) return;
-    this.waiters = this.waiters.filter((w) => w.deadline > now);
-    this.answer(expired, true);
+    let expired = 0;
+    while (
+      expired < this.waiters.length &&
+      this.waiters[expired]!.deadline <= now
+    )
+      expired++;
+    if (expired === 0) return;
+    this.answer(this.waiters.splice(0, expired), true);
   }
 
   private answer(waiters: StrongWaiter[], timedOut: boolean): void {
