@@ -62,12 +62,14 @@ export class AppendLog {
   /**
    * Opens (or creates) the log at `path` for appending. `onError` gets a failed write or fsync:
    * the log can no longer promise anything, so the caller is expected to stop. After one, the
-   * log writes nothing more and releases no callback.
+   * log writes nothing more and releases no callback. `maxUnwrittenBytes` is the bound of
+   * {@link AppendLog.overloaded}, in bytes.
    */
   constructor(
     path: string,
     private readonly policy: FsyncPolicy,
     private readonly onError: (error: Error) => void,
+    private readonly maxUnwrittenBytes = MAX_UNWRITTEN_BYTES,
   ) {
     const fd = AppendLog.openFile(path);
     this.segments = [{ fd, frames: [], bytes: 0 }];
@@ -90,9 +92,12 @@ export class AppendLog {
     return this.appended - this.written;
   }
 
-  /** Whether more than {@link MAX_UNWRITTEN_BYTES} wait to be written: stop appending a while. */
+  /**
+   * Whether more than `maxUnwrittenBytes` ({@link MAX_UNWRITTEN_BYTES} unless given) wait to be
+   * written: stop appending a while.
+   */
   get overloaded(): boolean {
-    return this.unwritten > MAX_UNWRITTEN_BYTES;
+    return this.unwritten > this.maxUnwrittenBytes;
   }
 
   /** Queues `frame` for the current file; it is written soon, in order (not yet fsynced). */
