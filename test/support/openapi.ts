@@ -23,7 +23,7 @@ export const LONG_TTL = 600_000;
  * `operationId` (the reason), or undefined when one does. `only503While` gives the operations
  * whose 503 comes only while a process loads or stops, with where that is tested.
  */
-export function notProducedByRequests(
+function notProducedByRequests(
   operationId: string,
   status: string,
   only503While: Readonly<Record<string, string>>,
@@ -339,6 +339,28 @@ export class Conformance {
       );
     }
     this.checked.add(`${String(operation.operationId)} ${response.status}`);
+  }
+
+  /**
+   * `operationId status` of every documented answer of `operations` not checked so far, but
+   * those no request produces on purpose (`only503While` as for {@link notProducedByRequests}).
+   */
+  unchecked(
+    operations: readonly Operation[],
+    only503While: Readonly<Record<string, string>>,
+  ): string[] {
+    const missing: string[] = [];
+    for (const op of operations)
+      for (const status of op.statuses) {
+        const id = `${op.operationId} ${status}`;
+        if (
+          !this.checked.has(id) &&
+          notProducedByRequests(op.operationId, status, only503While) ===
+            undefined
+        )
+          missing.push(id);
+      }
+    return missing;
   }
 
   private problems(
