@@ -363,6 +363,47 @@ export class Conformance {
     return missing;
   }
 
+  /**
+   * Sends each of `operations`, at `pathOf(op)`, as Node's HTTP parser refuses it, and checks
+   * the answers: a Content-Length that is not a number (400), 70,000 bytes of headers (431, with
+   * `auth`), and headers that never end (408 after KV_HEADERS_TIMEOUT_MS, all at once).
+   */
+  async checkParserAnswers(
+    kv: KvCluster,
+    auth: Record<string, string>,
+    operations: readonly Operation[],
+    pathOf: (op: Operation) => string,
+  ): Promise<void> {
+    for (const op of operations) {
+      const method = op.method.toUpperCase();
+      const path = pathOf(op);
+      const malformed = await rawExchange(
+        kv.port,
+        `${method} ${path} HTTP/1.1\r\nHost: kv\r\nContent-Length: ten\r\n\r\n`,
+      );
+      expect(malformed.status).toBe(400);
+      this.check(op.method, op.template, malformed);
+      const huge = await kv.request(method, path, {
+        headers: { ...auth, 'x-padding': 'p'.repeat(70_000) },
+      });
+      expect(huge.status).toBe(431);
+      this.check(op.method, op.template, huge);
+    }
+    const slow = await Promise.all(
+      operations.map((op) =>
+        rawExchange(
+          kv.port,
+          `${op.method.toUpperCase()} ${pathOf(op)} HTTP/1.1\r\nHost: kv\r\n`,
+        ),
+      ),
+    );
+    slow.forEach((response, index) => {
+      const op = operations[index]!;
+      expect(response.status).toBe(408);
+      this.check(op.method, op.template, response);
+    });
+  }
+
   private problems(
     method: Method,
     template: string,
@@ -442,7 +483,7 @@ export class Conformance {
  * Sends `request` as raw bytes on a fresh connection and reads everything until the server
  * closes it. For requests no HTTP client sends: malformed ones, or ones that never finish.
  */
-export function rawExchange(
+function rawExchange(
   port: number,
   request: string,
   timeoutMs = 15_000,
