@@ -4,11 +4,11 @@ import {
   expectError,
   expectValue,
   getSequentially,
+  JSON_TYPE,
 } from '../support/expectations';
 import {
   bearer,
   KeepAliveConnection,
-  PUT_JSON,
   scenarioCluster,
   summary,
 } from '../support/faults';
@@ -58,7 +58,7 @@ describe('KV_AUTH_TOKEN set', () => {
       for (const [, headers] of badHeaders) {
         const response = await kv.request(method, path, {
           body,
-          headers: { ...headers, ...(body === undefined ? {} : PUT_JSON) },
+          headers: { ...headers, ...(body === undefined ? {} : JSON_TYPE) },
         });
         expect(response.status).toBe(401);
         expect(response.headers['www-authenticate']).toMatch(/^Bearer /);
