@@ -197,7 +197,7 @@ describe('observability', () => {
 
   it('logs JSON lines with lifecycle figures and no line per request at info', () => {
     const logged = kv
-      .logs()
+      .output()
       .split('\n')
       .filter((line) => line.startsWith('{'));
     const messages = logged.map(
@@ -235,12 +235,12 @@ describe('logs', () => {
   ): Promise<{ kv: KvCluster; lines: string[] }> {
     const kv = await KvCluster.start({ workers: 2, env });
     await waitFor(
-      () => kv.logs().includes(servingLine(kv)),
+      () => kv.output().includes(servingLine(kv)),
       10_000,
       'the serving URL in the log',
     );
     const lines = kv
-      .logs()
+      .output()
       .split('\n')
       .filter((line) => line !== '');
     return { kv, lines };

@@ -211,12 +211,12 @@ describe(`real answers (KV_AUTH_TOKEN set, ${MAX_KEY_BYTES}-byte keys, ${MAX_VAL
 
   it("the worker's route table is every operation of the document, no more and no fewer", async () => {
     await waitFor(
-      () => kv.logs().includes('"worker routes"'),
+      () => kv.output().includes('"worker routes"'),
       10_000,
       'the route table in the log',
     );
     const line = kv
-      .logs()
+      .output()
       .split('\n')
       .find((l) => l.includes('"worker routes"'))!;
     const registered = (JSON.parse(line) as { routes: string[] }).routes.map(

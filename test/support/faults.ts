@@ -808,7 +808,7 @@ export function logLines(
   msg: string,
 ): Record<string, unknown>[] {
   const lines: Record<string, unknown>[] = [];
-  for (const line of kv.logs().split('\n')) {
+  for (const line of kv.output().split('\n')) {
     if (!line.includes(msg)) continue;
     try {
       const parsed = JSON.parse(line.replace(/^\[stderr\] /, '')) as Record<
