@@ -234,11 +234,7 @@ describe('logs', () => {
     env?: Record<string, string>,
   ): Promise<{ kv: KvCluster; lines: string[] }> {
     const kv = await KvCluster.start({ workers: 2, env });
-    await waitFor(
-      () => kv.output().includes(servingLine(kv)),
-      10_000,
-      'the serving URL in the log',
-    );
+    await kv.waitForLine(servingLine(kv), 10_000);
     const lines = kv
       .output()
       .split('\n')

@@ -1,5 +1,5 @@
 import openApiJson from '../src/worker/http/openapi.json';
-import { HttpResponse, KvCluster, waitFor } from './support/cluster';
+import { HttpResponse, KvCluster } from './support/cluster';
 import {
   Conformance,
   conformanceCluster,
@@ -210,15 +210,7 @@ describe(`real answers (KV_AUTH_TOKEN set, ${MAX_KEY_BYTES}-byte keys, ${MAX_VAL
   });
 
   it("the worker's route table is every operation of the document, no more and no fewer", async () => {
-    await waitFor(
-      () => kv.output().includes('"worker routes"'),
-      10_000,
-      'the route table in the log',
-    );
-    const line = kv
-      .output()
-      .split('\n')
-      .find((l) => l.includes('"worker routes"'))!;
+    const line = await kv.waitForLine('"worker routes"', 10_000);
     const registered = (JSON.parse(line) as { routes: string[] }).routes.map(
       (route) => {
         const [method, url] = route.split(' ');
