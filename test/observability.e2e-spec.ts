@@ -197,7 +197,7 @@ describe('observability', () => {
 
   it('logs JSON lines with lifecycle figures and no line per request at info', () => {
     const logged = kv
-      .logs()
+      .output()
       .split('\n')
       .filter((line) => line.startsWith('{'));
     const messages = logged.map(
@@ -229,17 +229,21 @@ describe('logs', () => {
   const servingLine = (kv: KvCluster): string =>
     `fanout-kv serving on http://127.0.0.1:${kv.port}`;
 
-  it('are JSON lines when stdout is not a terminal, with the serving URL once', async () => {
-    const kv = await KvCluster.start({ workers: 2 });
-    await waitFor(
-      () => kv.logs().includes(servingLine(kv)),
-      10_000,
-      'the serving URL in the log',
-    );
+  /** A cluster of 2 workers with `env`, and its log lines once it logged its serving URL. */
+  async function startLogging(
+    env?: Record<string, string>,
+  ): Promise<{ kv: KvCluster; lines: string[] }> {
+    const kv = await KvCluster.start({ workers: 2, env });
+    await kv.waitForLine(servingLine(kv), 10_000);
     const lines = kv
-      .logs()
+      .output()
       .split('\n')
       .filter((line) => line !== '');
+    return { kv, lines };
+  }
+
+  it('are JSON lines when stdout is not a terminal, with the serving URL once', async () => {
+    const { kv, lines } = await startLogging();
     for (const line of lines) expect(line).toMatch(/^\{.*\}$/);
     const serving = lines
       .map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -257,19 +261,7 @@ describe('logs', () => {
   });
 
   it('are readable lines with KV_LOG_FORMAT=pretty', async () => {
-    const kv = await KvCluster.start({
-      workers: 2,
-      env: { KV_LOG_FORMAT: 'pretty' },
-    });
-    await waitFor(
-      () => kv.logs().includes(servingLine(kv)),
-      10_000,
-      'the serving URL in the log',
-    );
-    const lines = kv
-      .logs()
-      .split('\n')
-      .filter((line) => line !== '');
+    const { kv, lines } = await startLogging({ KV_LOG_FORMAT: 'pretty' });
     for (const line of lines)
       expect(line).toMatch(
         /^\d\d:\d\d:\d\d\.\d{3} (INFO |WARN ) (primary|worker)\[\d+\] \S/,

@@ -9,6 +9,7 @@ import {
   expectAck,
   expectError,
   expectValue,
+  getSequentially,
   JSON_TYPE,
 } from './support/expectations';
 
@@ -42,9 +43,8 @@ async function readEverywhere(
   revision?: number,
 ): Promise<number | undefined> {
   const separator = path.includes('?') ? '&' : '?';
-  const gets: HttpResponse[] = [];
+  const gets = await getSequentially(kv, path, 4);
   const heads: HttpResponse[] = [];
-  for (let i = 0; i < 4; i++) gets.push(await kv.get(path));
   for (let i = 0; i < 4; i++) heads.push(await kv.request('HEAD', path));
   for (let i = 0; i < 2; i++) {
     gets.push(await kv.get(`${path}${separator}${STRONG}`));
@@ -64,7 +64,7 @@ async function readEverywhere(
 
 /** Every worker and the primary answer 404 for `path`, GET and HEAD alike. */
 async function absentEverywhere(kv: KvCluster, path: string): Promise<void> {
-  for (let i = 0; i < 4; i++) expectError(await kv.get(path), 404);
+  for (const get of await getSequentially(kv, path, 4)) expectError(get, 404);
   for (let i = 0; i < 4; i++) {
     const head = await kv.request('HEAD', path);
     expect(head.status).toBe(404);

@@ -1,9 +1,14 @@
 import { KvCluster } from '../support/cluster';
-import { expectAck, expectError, expectValue } from '../support/expectations';
+import {
+  expectAck,
+  expectError,
+  expectValue,
+  getSequentially,
+  JSON_TYPE,
+} from '../support/expectations';
 import {
   bearer,
   KeepAliveConnection,
-  PUT_JSON,
   scenarioCluster,
   summary,
 } from '../support/faults';
@@ -53,7 +58,7 @@ describe('KV_AUTH_TOKEN set', () => {
       for (const [, headers] of badHeaders) {
         const response = await kv.request(method, path, {
           body,
-          headers: { ...headers, ...(body === undefined ? {} : PUT_JSON) },
+          headers: { ...headers, ...(body === undefined ? {} : JSON_TYPE) },
         });
         expect(response.status).toBe(401);
         expect(response.headers['www-authenticate']).toMatch(/^Bearer /);
@@ -71,15 +76,15 @@ describe('KV_AUTH_TOKEN set', () => {
   });
 
   it('/_/health is open; the right token opens every route', async () => {
-    for (let i = 0; i < 4; i++)
-      expect((await kv.get('/_/health')).status).toBe(200);
+    for (const health of await getSequentially(kv, '/_/health', 4))
+      expect(health.status).toBe(200);
     const auth = bearer(TOKEN);
     const revision = expectAck(
       await kv.write('PUT', '/auth-key?consistency=strong', '{"ok":1}', auth),
       'auth-key',
     );
-    for (let i = 0; i < 4; i++)
-      expectValue(await kv.get('/auth-key', auth), '{"ok":1}', revision);
+    for (const get of await getSequentially(kv, '/auth-key', 4, auth))
+      expectValue(get, '{"ok":1}', revision);
     expect(
       (await kv.request('HEAD', '/auth-key', { headers: auth })).status,
     ).toBe(200);

@@ -1,5 +1,10 @@
 import { isAlive, KvCluster, waitFor } from '../support/cluster';
-import { expectAck, expectError, expectValue } from '../support/expectations';
+import {
+  expectAck,
+  expectError,
+  expectValue,
+  JSON_TYPE,
+} from '../support/expectations';
 import {
   closeAll,
   delay,
@@ -8,7 +13,6 @@ import {
   parseResponses,
   percentile,
   pinOnePerWorker,
-  PUT_JSON,
   rawExchange,
   scenarioCluster,
   socketCount,
@@ -63,7 +67,7 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
       for (const method of ['GET', 'PUT', 'POST', 'DELETE']) {
         const response = await kv.request(method, path, {
           body: method === 'PUT' || method === 'POST' ? '1' : undefined,
-          headers: PUT_JSON,
+          headers: JSON_TYPE,
         });
         expectError(response, 400);
         rejected++;
@@ -88,7 +92,7 @@ describe('hostile input (KV_HEADERS_TIMEOUT_MS=1000, KV_REQUEST_TIMEOUT_MS=2000)
     ] as const) {
       const response = await kv.request(method, path, {
         body: method === 'PUT' || method === 'POST' ? '1' : undefined,
-        headers: PUT_JSON,
+        headers: JSON_TYPE,
       });
       expect([400, 404]).toContain(response.status);
       if (method !== 'HEAD') expectError(response, response.status);

@@ -1,5 +1,10 @@
 import { HttpResponse, isAlive, KvCluster, waitFor } from '../support/cluster';
-import { expectAck, expectError, expectValue } from '../support/expectations';
+import {
+  expectAck,
+  expectError,
+  expectValue,
+  JSON_TYPE,
+} from '../support/expectations';
 import {
   Acked,
   closeAll,
@@ -7,7 +12,6 @@ import {
   logLines,
   pinConnection,
   processState,
-  PUT_JSON,
   quickStats,
   scenarioCluster,
   stopProcess,
@@ -87,7 +91,7 @@ describe('a stalled (SIGSTOPped) worker', () => {
         const response = await lanes[0]!.request(
           'PUT',
           `/${key}?consistency=strong`,
-          { body: value, headers: PUT_JSON, timeoutMs: 10_000 },
+          { body: value, headers: JSON_TYPE, timeoutMs: 10_000 },
         );
         const elapsed = Date.now() - sent;
         const error = expectError(response, 503);
@@ -117,7 +121,7 @@ describe('a stalled (SIGSTOPped) worker', () => {
           try {
             response = await kv.request('PUT', `/${key}?consistency=strong`, {
               body: value,
-              headers: PUT_JSON,
+              headers: JSON_TYPE,
               timeoutMs: 3_000,
             });
           } catch {

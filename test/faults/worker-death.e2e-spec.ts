@@ -5,14 +5,13 @@ import {
   KvCluster,
   WorkerStats,
 } from '../support/cluster';
-import { expectAck, getSequentially } from '../support/expectations';
+import { expectAck, getSequentially, JSON_TYPE } from '../support/expectations';
 import {
   Acked,
   delay,
   KeepAliveConnection,
   logLines,
   mismatch,
-  PUT_JSON,
   quickStats,
   scenarioCluster,
   signal,
@@ -66,7 +65,7 @@ describe('worker death: one worker SIGKILLed every 2 s under write load (3 worke
               connection === undefined
                 ? await kv.request('PUT', `/${key}`, {
                     body: value,
-                    headers: PUT_JSON,
+                    headers: JSON_TYPE,
                     timeoutMs: 5_000,
                   })
                 : await connection.put(`/${key}`, value, 5_000);

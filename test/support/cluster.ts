@@ -40,11 +40,6 @@ export class KvCluster extends ClusterProcess {
     return cluster;
   }
 
-  /** Everything the cluster wrote to stdout and stderr so far. */
-  logs(): string {
-    return this.output();
-  }
-
   request(
     method: string,
     path: string,

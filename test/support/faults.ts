@@ -16,7 +16,6 @@ import {
   suiteCluster,
   waitFor,
 } from './cluster';
-import { JSON_TYPE } from './expectations';
 
 export { processState } from './launcher';
 
@@ -103,9 +102,6 @@ export function socketCount(pid: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // Requests
-
-/** The content type of every write the scenarios send. */
-export const PUT_JSON = JSON_TYPE;
 
 /** The bearer header for a token, or none. */
 export function bearer(token: string | undefined): Record<string, string> {
@@ -812,7 +808,7 @@ export function logLines(
   msg: string,
 ): Record<string, unknown>[] {
   const lines: Record<string, unknown>[] = [];
-  for (const line of kv.logs().split('\n')) {
+  for (const line of kv.output().split('\n')) {
     if (!line.includes(msg)) continue;
     try {
       const parsed = JSON.parse(line.replace(/^\[stderr\] /, '')) as Record<

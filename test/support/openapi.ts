@@ -23,7 +23,7 @@ export const LONG_TTL = 600_000;
  * `operationId` (the reason), or undefined when one does. `only503While` gives the operations
  * whose 503 comes only while a process loads or stops, with where that is tested.
  */
-export function notProducedByRequests(
+function notProducedByRequests(
   operationId: string,
   status: string,
   only503While: Readonly<Record<string, string>>,
@@ -341,6 +341,69 @@ export class Conformance {
     this.checked.add(`${String(operation.operationId)} ${response.status}`);
   }
 
+  /**
+   * `operationId status` of every documented answer of `operations` not checked so far, but
+   * those no request produces on purpose (`only503While` as for {@link notProducedByRequests}).
+   */
+  unchecked(
+    operations: readonly Operation[],
+    only503While: Readonly<Record<string, string>>,
+  ): string[] {
+    const missing: string[] = [];
+    for (const op of operations)
+      for (const status of op.statuses) {
+        const id = `${op.operationId} ${status}`;
+        if (
+          !this.checked.has(id) &&
+          notProducedByRequests(op.operationId, status, only503While) ===
+            undefined
+        )
+          missing.push(id);
+      }
+    return missing;
+  }
+
+  /**
+   * Sends each of `operations`, at `pathOf(op)`, as Node's HTTP parser refuses it, and checks
+   * the answers: a Content-Length that is not a number (400), 70,000 bytes of headers (431, with
+   * `auth`), and headers that never end (408 after KV_HEADERS_TIMEOUT_MS, all at once).
+   */
+  async checkParserAnswers(
+    kv: KvCluster,
+    auth: Record<string, string>,
+    operations: readonly Operation[],
+    pathOf: (op: Operation) => string,
+  ): Promise<void> {
+    for (const op of operations) {
+      const method = op.method.toUpperCase();
+      const path = pathOf(op);
+      const malformed = await rawExchange(
+        kv.port,
+        `${method} ${path} HTTP/1.1\r\nHost: kv\r\nContent-Length: ten\r\n\r\n`,
+      );
+      expect(malformed.status).toBe(400);
+      this.check(op.method, op.template, malformed);
+      const huge = await kv.request(method, path, {
+        headers: { ...auth, 'x-padding': 'p'.repeat(70_000) },
+      });
+      expect(huge.status).toBe(431);
+      this.check(op.method, op.template, huge);
+    }
+    const slow = await Promise.all(
+      operations.map((op) =>
+        rawExchange(
+          kv.port,
+          `${op.method.toUpperCase()} ${pathOf(op)} HTTP/1.1\r\nHost: kv\r\n`,
+        ),
+      ),
+    );
+    slow.forEach((response, index) => {
+      const op = operations[index]!;
+      expect(response.status).toBe(408);
+      this.check(op.method, op.template, response);
+    });
+  }
+
   private problems(
     method: Method,
     template: string,
@@ -420,7 +483,7 @@ export class Conformance {
  * Sends `request` as raw bytes on a fresh connection and reads everything until the server
  * closes it. For requests no HTTP client sends: malformed ones, or ones that never finish.
  */
-export function rawExchange(
+function rawExchange(
   port: number,
   request: string,
   timeoutMs = 15_000,
