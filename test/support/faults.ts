@@ -722,7 +722,7 @@ export async function waitForReplacement(
 // ---------------------------------------------------------------------------------------------
 // Checking acknowledged writes
 
-/** Reads `/${key}` and checks it holds exactly `value` at `revision`; returns a problem or undefined. */
+/** Checks that a read holds exactly `value` at `revision`; returns a problem or undefined. */
 export function mismatch(
   response: HttpResponse,
   value: string,
