@@ -166,7 +166,8 @@ export class ReconcileLoop {
       if (batchBytes !== undefined) parts.push(batchBytes);
       if (results !== undefined)
         parts.push(encodeMessage({ type: MessageType.WriteResults, results }));
-      for (const txn of txns ?? []) parts.push(encodeMessage(txn));
+      if (txns !== undefined)
+        for (const txn of txns) parts.push(encodeMessage(txn));
       this.replicas.send(link, parts);
     }
     if (batch !== undefined) {
